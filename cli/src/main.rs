@@ -1,0 +1,71 @@
+//! `maestro`: the command line.
+//!
+//! Subcommands map onto the pipeline's crates: `check` (the NF front end), `run` (the
+//! reference interpreter over a capture) and `trafficgen` (synthetic traces). Exit codes:
+//! 0 success, 1 a failure of the job itself, 2 a usage or input error.
+
+mod run;
+mod trafficgen;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "maestro",
+    version,
+    about = "Analyze, parallelize and check software network functions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and type-check an NF; print its devices, config, records and state.
+    Check(run::CheckArgs),
+    /// Run an NF through the reference interpreter over a capture.
+    Run(run::RunArgs),
+    /// Generate a synthetic trace (uniform flows; skew and churn come later).
+    Trafficgen(trafficgen::TrafficgenArgs),
+}
+
+/// An error that is the user's to fix (bad input, bad usage): exit code 2.
+#[derive(Debug)]
+pub struct InputError(pub anyhow::Error);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Wraps an error as an input error (exit code 2).
+pub fn input_error(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(InputError(e.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => run::check(args),
+        Command::Run(args) => run::run(args),
+        Command::Trafficgen(args) => trafficgen::trafficgen(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(input) = e.downcast_ref::<InputError>() {
+                eprintln!("error: {input}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}

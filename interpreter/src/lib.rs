@@ -1,0 +1,525 @@
+//! The reference interpreter: the executable meaning of NF programs.
+//!
+//! An [`Interpreter`] owns a checked [`NfProgram`] and all its state objects (the runtime's
+//! libVig-style types), and turns each [`InputPacket`] into exactly one [`Observation`].
+//! It is deterministic (time is the packet's timestamp) and never panics on packet bytes:
+//! out-of-range indexes and forwards to missing ports are recorded as [`Fault`]s and the
+//! program carries on, as `docs/nf-language.md` prescribes.
+//!
+//! Evaluation walks the checked IR directly: names are already slots and ids, so the per-
+//! packet path does no string lookups; header writes are buffered and applied (with
+//! checksum updates) only when a packet leaves, so dropped packets are never copied.
+
+mod state;
+
+use maestro_analyzer::lang::ast::{BinOp, Layer};
+use maestro_analyzer::lang::ops;
+use maestro_analyzer::{
+    Action, Builtin, ConfigValue, Expr, ExprKind, IntTy, Method, NfProgram, PktField, Span,
+    StateCall, Stmt, StmtKind, Value,
+};
+use maestro_runtime::hash::StructHasher;
+use maestro_runtime::packet::{PacketMut, PacketView, ParseMode};
+pub use maestro_runtime::{InputPacket, Observation};
+use state::StateObj;
+use std::fmt;
+
+/// Interpreter settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterpOptions {
+    /// Header acceptance rules (strict Vigor rules by default).
+    pub parse_mode: ParseMode,
+}
+
+/// Errors raised while setting up the state of a program.
+#[derive(Debug, thiserror::Error)]
+pub enum InterpError {
+    /// A state object could not be allocated with its parameters.
+    #[error("cannot allocate state `{state}` (a {kind}): parameter `{param}`: {source}")]
+    State {
+        state: String,
+        kind: &'static str,
+        param: &'static str,
+        #[source]
+        source: maestro_runtime::state::StateError,
+    },
+    /// A `map` init entry was refused (the map is full or the key repeats).
+    #[error("cannot fill map `{state}` from {path}: entry {entry} was refused (full map or repeated key)")]
+    MapInit {
+        state: String,
+        path: String,
+        entry: usize,
+    },
+}
+
+/// A run-time error of the NF itself (not of the interpreter): the packet is still
+/// processed, with the documented fallback (zero value, `false`, drop).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// `file:line:col` of the offending call or action.
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: NF fault: {}", self.location, self.message)
+    }
+}
+
+/// How many faults are kept in [`Interpreter::faults`]; later ones are only counted.
+pub const MAX_KEPT_FAULTS: usize = 1024;
+
+/// Runs one NF over a sequence of packets, keeping its state between packets.
+pub struct Interpreter {
+    program: NfProgram,
+    machine: Machine,
+}
+
+/// Everything but the code, so that the code can be borrowed while the machine mutates.
+struct Machine {
+    configs: Vec<Value>,
+    devices: Vec<Value>,
+    states: Vec<StateObj>,
+    /// The frame of `process`: one slot per local.
+    locals: Vec<Value>,
+    port_count: u16,
+    mode: ParseMode,
+    source: maestro_analyzer::lang::diag::SharedSource,
+    /// Faults of the current packet.
+    packet_faults: Vec<Fault>,
+    kept_faults: Vec<Fault>,
+    fault_count: u64,
+}
+
+/// The packet being processed: its bytes (read-only) and the buffered header writes.
+struct Packet<'a> {
+    view: PacketView<'a>,
+    in_port: u16,
+    now: u64,
+    writes: Writes,
+}
+
+/// Header writes of the current path, applied when the packet leaves. Fields are
+/// disjoint, so the order of writes does not matter; the last write of a field wins.
+#[derive(Default)]
+struct Writes {
+    any: bool,
+    eth_dst: Option<[u8; 6]>,
+    eth_src: Option<[u8; 6]>,
+    ip_src: Option<u32>,
+    ip_dst: Option<u32>,
+    ip_ttl: Option<u8>,
+    ip_tos: Option<u8>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+}
+
+/// What a path ended with.
+enum Outcome {
+    Drop,
+    Flood,
+    Forward(u16),
+}
+
+impl Interpreter {
+    /// Allocates the program's state (filling `map`s from their init files).
+    pub fn new(program: &NfProgram, options: InterpOptions) -> Result<Interpreter, InterpError> {
+        let configs = program
+            .configs
+            .iter()
+            .map(|c| match &c.value {
+                ConfigValue::Value(v) => v.clone(),
+                ConfigValue::File { .. } => Value::Bool(false),
+            })
+            .collect();
+        let devices = program
+            .devices
+            .iter()
+            .map(|d| Value::Device(d.port))
+            .collect();
+        let mut states = Vec::with_capacity(program.states.len());
+        for decl in &program.states {
+            states.push(StateObj::new(decl, &program.records)?);
+        }
+        let locals = program
+            .locals
+            .iter()
+            .map(|l| Value::zero(l.ty, &program.records))
+            .collect();
+        Ok(Interpreter {
+            machine: Machine {
+                configs,
+                devices,
+                states,
+                locals,
+                port_count: program.port_count,
+                mode: options.parse_mode,
+                source: program.source.clone(),
+                packet_faults: Vec::new(),
+                kept_faults: Vec::new(),
+                fault_count: 0,
+            },
+            program: program.clone(),
+        })
+    }
+
+    pub fn program(&self) -> &NfProgram {
+        &self.program
+    }
+
+    /// Processes one packet.
+    pub fn process(&mut self, packet: &InputPacket) -> Observation {
+        self.machine.packet_faults.clear();
+        self.machine.run_packet(&self.program.process, packet)
+    }
+
+    /// Processes one packet and also returns the faults it raised.
+    pub fn process_with_report(&mut self, packet: &InputPacket) -> (Observation, Vec<Fault>) {
+        let obs = self.process(packet);
+        (obs, std::mem::take(&mut self.machine.packet_faults))
+    }
+
+    /// Processes packets in order, one observation each.
+    pub fn run<'a>(
+        &mut self,
+        packets: impl IntoIterator<Item = &'a InputPacket>,
+    ) -> Vec<Observation> {
+        packets.into_iter().map(|p| self.process(p)).collect()
+    }
+
+    /// The first [`MAX_KEPT_FAULTS`] faults since the start.
+    pub fn faults(&self) -> &[Fault] {
+        &self.machine.kept_faults
+    }
+
+    /// How many faults happened since the start.
+    pub fn fault_count(&self) -> u64 {
+        self.machine.fault_count
+    }
+}
+
+impl Machine {
+    fn fault(&mut self, span: Span, message: String) {
+        let (l, c) = self.source.line_col(span.lo);
+        let fault = Fault {
+            location: format!("{}:{}:{}", self.source.name, l, c),
+            message,
+        };
+        self.fault_count += 1;
+        if self.kept_faults.len() < MAX_KEPT_FAULTS {
+            self.kept_faults.push(fault.clone());
+        }
+        self.packet_faults.push(fault);
+    }
+
+    fn run_packet(&mut self, body: &[Stmt], input: &InputPacket) -> Observation {
+        let mut pkt = Packet {
+            view: PacketView::new(&input.data, self.mode),
+            in_port: input.port,
+            now: input.time_ns,
+            writes: Writes::default(),
+        };
+        let outcome = match self.exec_block(body, &mut pkt) {
+            Some(o) => o,
+            // The checker guarantees an action on every path; a hand-built program may
+            // lack one.
+            None => Outcome::Drop,
+        };
+        match outcome {
+            Outcome::Drop => Observation::Drop,
+            Outcome::Flood => Observation::Flood {
+                bytes: self.output_bytes(&input.data, &pkt.writes),
+            },
+            Outcome::Forward(port) => Observation::Forward {
+                port,
+                bytes: self.output_bytes(&input.data, &pkt.writes),
+            },
+        }
+    }
+
+    /// The outgoing frame: the input with the buffered header writes applied and the
+    /// checksums recomputed as the writes require.
+    fn output_bytes(&self, data: &[u8], w: &Writes) -> Vec<u8> {
+        let mut bytes = data.to_vec();
+        if !w.any {
+            return bytes;
+        }
+        let mut p = PacketMut::new(&mut bytes, self.mode);
+        if let Some(m) = w.eth_dst {
+            p.set_eth_dst(m);
+        }
+        if let Some(m) = w.eth_src {
+            p.set_eth_src(m);
+        }
+        // The setters refuse (return false) only without an IPv4/L4 header, which the
+        // checker rules out on every path that writes them.
+        if let Some(a) = w.ip_src {
+            p.set_ip_src(a);
+        }
+        if let Some(a) = w.ip_dst {
+            p.set_ip_dst(a);
+        }
+        if let Some(v) = w.ip_ttl {
+            p.set_ip_ttl(v);
+        }
+        if let Some(v) = w.ip_tos {
+            p.set_ip_tos(v);
+        }
+        if let Some(v) = w.sport {
+            p.set_l4_sport(v);
+        }
+        if let Some(v) = w.dport {
+            p.set_l4_dport(v);
+        }
+        p.finish();
+        bytes
+    }
+
+    /// Runs a block; `Some` when the path ended in an action.
+    fn exec_block(&mut self, block: &[Stmt], pkt: &mut Packet) -> Option<Outcome> {
+        for s in block {
+            if let Some(o) = self.exec(s, pkt) {
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    fn exec(&mut self, s: &Stmt, pkt: &mut Packet) -> Option<Outcome> {
+        match &s.kind {
+            StmtKind::Let { local, value } | StmtKind::Assign { local, value } => {
+                let v = self.eval(value, pkt);
+                self.locals[local.0 as usize] = v;
+                None
+            }
+            StmtKind::SetField { field, value } => {
+                let v = self.eval(value, pkt);
+                let w = &mut pkt.writes;
+                w.any = true;
+                let bits = v.bits();
+                match (field, &v) {
+                    (PktField::EthDst, Value::Mac(m)) => w.eth_dst = Some(*m),
+                    (PktField::EthSrc, Value::Mac(m)) => w.eth_src = Some(*m),
+                    (PktField::IpSrc, _) => w.ip_src = Some(bits as u32),
+                    (PktField::IpDst, _) => w.ip_dst = Some(bits as u32),
+                    (PktField::IpTtl, _) => w.ip_ttl = Some(bits as u8),
+                    (PktField::IpTos, _) => w.ip_tos = Some(bits as u8),
+                    (PktField::L4Sport, _) => w.sport = Some(bits as u16),
+                    (PktField::L4Dport, _) => w.dport = Some(bits as u16),
+                    _ => {}
+                }
+                None
+            }
+            StmtKind::If { cond, then, els } => {
+                if self.eval(cond, pkt).as_bool() {
+                    self.exec_block(then, pkt)
+                } else {
+                    self.exec_block(els, pkt)
+                }
+            }
+            StmtKind::IfLet {
+                local,
+                call,
+                then,
+                els,
+            } => match self.call(call, pkt) {
+                Some(v) => {
+                    self.locals[local.0 as usize] = v;
+                    self.exec_block(then, pkt)
+                }
+                None => self.exec_block(els, pkt),
+            },
+            StmtKind::Parse { layer, els } => {
+                let l = pkt.view.layout();
+                let ok = match layer {
+                    Layer::Ipv4 => l.ipv4.is_some(),
+                    Layer::L4 => l.l4.is_some(),
+                };
+                if ok {
+                    None
+                } else {
+                    self.exec_block(els, pkt)
+                }
+            }
+            StmtKind::Call(call) => {
+                self.call(call, pkt);
+                None
+            }
+            StmtKind::Action(a) => Some(match a {
+                Action::Drop => Outcome::Drop,
+                Action::Flood => Outcome::Flood,
+                Action::Forward(e) => {
+                    let port = self.eval(e, pkt).bits();
+                    if port == pkt.in_port as u64 {
+                        // libVig: returning the input device means drop.
+                        Outcome::Drop
+                    } else if port >= self.port_count as u64 {
+                        let n = self.port_count;
+                        self.fault(
+                            s.span,
+                            format!("forward to port {port}, but the NF has {n} ports (0..{n}); dropped"),
+                        );
+                        Outcome::Drop
+                    } else {
+                        Outcome::Forward(port as u16)
+                    }
+                }
+            }),
+        }
+    }
+
+    fn eval(&mut self, e: &Expr, pkt: &mut Packet) -> Value {
+        match &e.kind {
+            ExprKind::Const(v) => v.clone(),
+            ExprKind::Config(id) => self.configs[id.0 as usize].clone(),
+            ExprKind::Device(id) => self.devices[id.0 as usize].clone(),
+            ExprKind::Local(id) => self.locals[id.0 as usize].clone(),
+            ExprKind::In => Value::Device(pkt.in_port),
+            ExprKind::Now => Value::Int(IntTy::U64, pkt.now),
+            ExprKind::Packet(f) => read_field(*f, pkt),
+            ExprKind::Unary(op, a) => {
+                let v = self.eval(a, pkt);
+                ops::unary(*op, &v)
+            }
+            ExprKind::Binary(BinOp::And, a, b) => {
+                Value::Bool(self.eval(a, pkt).as_bool() && self.eval(b, pkt).as_bool())
+            }
+            ExprKind::Binary(BinOp::Or, a, b) => {
+                Value::Bool(self.eval(a, pkt).as_bool() || self.eval(b, pkt).as_bool())
+            }
+            ExprKind::Binary(op, a, b) => {
+                let x = self.eval(a, pkt);
+                let y = self.eval(b, pkt);
+                ops::binary(*op, &x, &y)
+            }
+            ExprKind::Cast(a) => {
+                let v = self.eval(a, pkt);
+                ops::cast(&v, e.ty)
+            }
+            ExprKind::Builtin(Builtin::Hash, args) => {
+                let mut h = StructHasher::new();
+                for a in args {
+                    let v = self.eval(a, pkt);
+                    feed_hash(&mut h, &v);
+                }
+                Value::Int(IntTy::U32, h.finish() as u64)
+            }
+            ExprKind::Builtin(b, args) => {
+                // At most three operands: evaluate without allocating.
+                let mut vals: [Value; 3] = [Value::Bool(false), Value::Bool(false), Value::Bool(false)];
+                for (slot, a) in vals.iter_mut().zip(args) {
+                    *slot = self.eval(a, pkt);
+                }
+                ops::builtin(*b, &vals[..args.len().min(3)])
+            }
+            ExprKind::Record(_, fields) => {
+                let vals: Vec<Value> = fields.iter().map(|f| self.eval(f, pkt)).collect();
+                Value::Record(vals.into())
+            }
+            ExprKind::Field(r, i) => match self.eval(r, pkt) {
+                Value::Record(fs) => fs.get(*i as usize).cloned().unwrap_or(Value::Bool(false)),
+                other => other,
+            },
+            // Non-opt calls always give a value.
+            ExprKind::Call(c) => self.call(c, pkt).unwrap_or(Value::Bool(false)),
+        }
+    }
+
+    /// Performs a state call; `None` is "no result" of an *opt* call (and of calls
+    /// without a result).
+    fn call(&mut self, c: &StateCall, pkt: &mut Packet) -> Option<Value> {
+        // State calls take at most two arguments.
+        let a0 = c.args.first().map(|a| self.eval(a, pkt));
+        let a1 = c.args.get(1).map(|a| self.eval(a, pkt));
+        let now = pkt.now;
+        let sid = c.state.0 as usize;
+        let result = state::call(&mut self.states, sid, c.method, a0, a1, now);
+        match result {
+            Ok(v) => v,
+            Err(state::OutOfRange { index, limit, fallback }) => {
+                let name = self
+                    .states
+                    .get(sid)
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
+                self.fault(
+                    c.span,
+                    format!(
+                        "`{}.{}` with index {index}, outside 0..{limit}",
+                        name,
+                        method_name(c.method)
+                    ),
+                );
+                fallback
+            }
+        }
+    }
+}
+
+fn method_name(m: Method) -> &'static str {
+    m.name()
+}
+
+/// Reads a packet field, seeing the writes made so far on this path.
+fn read_field(f: PktField, pkt: &Packet) -> Value {
+    let v = &pkt.view;
+    let w = &pkt.writes;
+    let ip = v.ipv4();
+    let u8v = |x: u8| Value::Int(IntTy::U8, x as u64);
+    let u16v = |x: u16| Value::Int(IntTy::U16, x as u64);
+    match f {
+        PktField::Len => u16v(v.len().min(u16::MAX as usize) as u16),
+        PktField::EthDst => Value::Mac(w.eth_dst.unwrap_or_else(|| v.eth_dst())),
+        PktField::EthSrc => Value::Mac(w.eth_src.unwrap_or_else(|| v.eth_src())),
+        PktField::EthType => u16v(v.eth_type()),
+        PktField::IpSrc => Value::Ip4(w.ip_src.unwrap_or_else(|| ip.map_or(0, |i| i.src_u32()))),
+        PktField::IpDst => Value::Ip4(w.ip_dst.unwrap_or_else(|| ip.map_or(0, |i| i.dst_u32()))),
+        PktField::IpProto => u8v(ip.map_or(0, |i| i.proto())),
+        PktField::IpTtl => u8v(w.ip_ttl.unwrap_or_else(|| ip.map_or(0, |i| i.ttl()))),
+        PktField::IpTos => u8v(w.ip_tos.unwrap_or_else(|| ip.map_or(0, |i| i.tos()))),
+        PktField::IpIhl => u8v(ip.map_or(0, |i| i.ihl())),
+        PktField::IpLen => u16v(ip.map_or(0, |i| i.total_len())),
+        PktField::IpId => u16v(ip.map_or(0, |i| i.id())),
+        PktField::IpFrag => u16v(ip.map_or(0, |i| i.frag())),
+        PktField::L4Sport => u16v(w.sport.unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.0))),
+        PktField::L4Dport => u16v(w.dport.unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.1))),
+    }
+}
+
+/// Feeds a value to the struct hash as the C NFs would (`nf-semantics.md` §1.6): each
+/// scalar as the little-endian reading of its network-order bytes (so a port or address
+/// read from a packet hashes as in C), a MAC one byte per word, record fields in
+/// declaration order. 64-bit values are two words (high half first, as on the wire).
+pub fn feed_hash(h: &mut StructHasher, v: &Value) {
+    match v {
+        Value::Int(IntTy::U8, x) => h.word(*x as u8 as u32),
+        Value::Int(IntTy::U16, x) => h.word((*x as u16).swap_bytes() as u32),
+        Value::Int(IntTy::U32, x) => h.word((*x as u32).swap_bytes()),
+        Value::Int(IntTy::U64 | IntTy::I64, x) => {
+            let b = x.to_be_bytes();
+            h.word(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            h.word(u32::from_le_bytes([b[4], b[5], b[6], b[7]]));
+        }
+        Value::Bool(b) => h.word(*b as u32),
+        Value::Mac(m) => {
+            for b in m {
+                h.word(*b as u32);
+            }
+        }
+        Value::Ip4(a) => h.word(a.swap_bytes()),
+        Value::Device(d) => h.word(d.swap_bytes() as u32),
+        Value::Record(fields) => {
+            for f in fields.iter() {
+                feed_hash(h, f);
+            }
+        }
+    }
+}
+
+/// The struct hash of a value (what `hash(v)` gives).
+pub fn hash_value(v: &Value) -> u32 {
+    let mut h = StructHasher::new();
+    feed_hash(&mut h, v);
+    h.finish()
+}
