@@ -295,7 +295,11 @@ fn print_summary(s: &RunSummary) {
         .iter()
         .map(|(p, n)| format!("port {p}: {n}"))
         .collect();
-    println!("  in           {:>10}  ({})", s.packets, per_port.join(", "));
+    println!(
+        "  in           {:>10}  ({})",
+        s.packets,
+        per_port.join(", ")
+    );
     let per_port: Vec<String> = s
         .forwarded_per_port
         .iter()

@@ -65,7 +65,11 @@ fn run_accounts_for_every_packet_and_writes_pcapng() {
     assert!(out.status.success(), "{}", text(&out));
     let summary: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("{k} in {summary}"));
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    };
     assert_eq!(n("records"), 2000);
     assert_eq!(n("packets") + n("refused"), n("records"));
     assert_eq!(n("forwarded") + n("flooded") + n("dropped"), n("packets"));
@@ -147,7 +151,9 @@ fn a_bad_override_is_an_input_error() {
 
 #[test]
 fn check_lists_every_library_nf() {
-    for nf in ["nop", "sbridge", "bridge", "pol", "fw", "nat", "lb", "cl", "psd"] {
+    for nf in [
+        "nop", "sbridge", "bridge", "pol", "fw", "nat", "lb", "cl", "psd",
+    ] {
         let out = maestro(&["check", &format!("nfs/{nf}")]);
         assert!(out.status.success(), "{nf}: {}", text(&out));
     }

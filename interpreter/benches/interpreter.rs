@@ -29,7 +29,9 @@ fn interpreter_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PACKETS));
     group.sample_size(10);
     for nf in ["fw", "nat"] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../nfs").join(nf);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../nfs")
+            .join(nf);
         let program = maestro_analyzer::load_nf(&dir, &[]).expect("library NF loads");
         group.bench_function(format!("{nf}/1M-packets"), |b| {
             b.iter_batched(

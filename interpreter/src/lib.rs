@@ -10,6 +10,7 @@
 //! packet path does no string lookups; header writes are buffered and applied (with
 //! checksum updates) only when a packet leaves, so dropped packets are never copied.
 
+mod key;
 mod state;
 
 use maestro_analyzer::lang::ast::{BinOp, Layer};
@@ -89,6 +90,7 @@ struct Machine {
     /// Faults of the current packet.
     packet_faults: Vec<Fault>,
     kept_faults: Vec<Fault>,
+    last_fault: Option<Fault>,
     fault_count: u64,
 }
 
@@ -138,9 +140,10 @@ impl Interpreter {
             .iter()
             .map(|d| Value::Device(d.port))
             .collect();
+        let records: std::sync::Arc<[maestro_analyzer::RecordDef]> = program.records.clone().into();
         let mut states = Vec::with_capacity(program.states.len());
         for decl in &program.states {
-            states.push(StateObj::new(decl, &program.records)?);
+            states.push(StateObj::new(decl, &records)?);
         }
         let locals = program
             .locals
@@ -158,6 +161,7 @@ impl Interpreter {
                 source: program.source.clone(),
                 packet_faults: Vec::new(),
                 kept_faults: Vec::new(),
+                last_fault: None,
                 fault_count: 0,
             },
             program: program.clone(),
@@ -197,6 +201,11 @@ impl Interpreter {
     pub fn fault_count(&self) -> u64 {
         self.machine.fault_count
     }
+
+    /// The most recent fault, if any.
+    pub fn last_fault(&self) -> Option<&Fault> {
+        self.machine.last_fault.as_ref()
+    }
 }
 
 impl Machine {
@@ -210,6 +219,7 @@ impl Machine {
         if self.kept_faults.len() < MAX_KEPT_FAULTS {
             self.kept_faults.push(fault.clone());
         }
+        self.last_fault = Some(fault.clone());
         self.packet_faults.push(fault);
     }
 
@@ -407,15 +417,16 @@ impl Machine {
             }
             ExprKind::Builtin(b, args) => {
                 // At most three operands: evaluate without allocating.
-                let mut vals: [Value; 3] = [Value::Bool(false), Value::Bool(false), Value::Bool(false)];
+                let mut vals: [Value; 3] =
+                    [Value::Bool(false), Value::Bool(false), Value::Bool(false)];
                 for (slot, a) in vals.iter_mut().zip(args) {
                     *slot = self.eval(a, pkt);
                 }
                 ops::builtin(*b, &vals[..args.len().min(3)])
             }
+            // One allocation: the slice iterator has an exact length.
             ExprKind::Record(_, fields) => {
-                let vals: Vec<Value> = fields.iter().map(|f| self.eval(f, pkt)).collect();
-                Value::Record(vals.into())
+                Value::Record(fields.iter().map(|f| self.eval(f, pkt)).collect())
             }
             ExprKind::Field(r, i) => match self.eval(r, pkt) {
                 Value::Record(fs) => fs.get(*i as usize).cloned().unwrap_or(Value::Bool(false)),
@@ -437,7 +448,11 @@ impl Machine {
         let result = state::call(&mut self.states, sid, c.method, a0, a1, now);
         match result {
             Ok(v) => v,
-            Err(state::OutOfRange { index, limit, fallback }) => {
+            Err(state::OutOfRange {
+                index,
+                limit,
+                fallback,
+            }) => {
                 let name = self
                     .states
                     .get(sid)

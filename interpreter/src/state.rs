@@ -4,11 +4,13 @@
 //! slot reads as the zero value of its declared type (the runtime only knows
 //! `Default`, which cannot know the type).
 
+use crate::key::{Key, KeyCodec};
 use crate::{hash_value, InterpError};
 use maestro_analyzer::{IntTy, Method, RecordDef, StateDecl, StateKind, Value};
 use maestro_runtime::state::{
     BoundedSets, Cht, CountMinSketch, DChain, ExpiringTable, Map, StateError, Vector,
 };
+use std::sync::Arc;
 
 /// A table or vector slot: `None` until first written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,12 +23,14 @@ pub struct StateObj {
 
 enum Kind {
     Table {
-        t: ExpiringTable<Value, Slot>,
+        t: ExpiringTable<Key, Slot>,
+        codec: KeyCodec,
         key_zero: Value,
         value_zero: Value,
     },
     Map {
-        m: Map<Value, Value>,
+        m: Map<Key, Value>,
+        codec: KeyCodec,
     },
     Vector {
         v: Vector<Slot>,
@@ -67,7 +71,7 @@ fn alloc_err<'a>(
 }
 
 impl StateObj {
-    pub fn new(decl: &StateDecl, records: &[RecordDef]) -> Result<StateObj, InterpError> {
+    pub fn new(decl: &StateDecl, records: &Arc<[RecordDef]>) -> Result<StateObj, InterpError> {
         let kind = match &decl.kind {
             StateKind::Table {
                 key,
@@ -76,6 +80,7 @@ impl StateObj {
                 ttl,
             } => Kind::Table {
                 t: ExpiringTable::new(*capacity, *ttl).map_err(alloc_err(decl, "capacity"))?,
+                codec: KeyCodec::new(*key, records.clone()),
                 key_zero: Value::zero(*key, records),
                 value_zero: match value {
                     Some(v) => Value::zero(*v, records),
@@ -83,12 +88,16 @@ impl StateObj {
                 },
             },
             StateKind::Map {
-                capacity, init, ..
+                key,
+                capacity,
+                init,
+                ..
             } => {
+                let codec = KeyCodec::new(*key, records.clone());
                 let mut m = Map::new(*capacity).map_err(alloc_err(decl, "capacity"))?;
                 if let Some(init) = init {
                     for (i, (k, v)) in init.entries.iter().enumerate() {
-                        if !m.put(k.clone(), v.clone()) {
+                        if !m.put(codec.encode(k), v.clone()) {
                             return Err(InterpError::MapInit {
                                 state: decl.name.clone(),
                                 path: init.path.display().to_string(),
@@ -97,7 +106,7 @@ impl StateObj {
                         }
                     }
                 }
-                Kind::Map { m }
+                Kind::Map { m, codec }
             }
             StateKind::Vector { elem, capacity } => Kind::Vector {
                 v: Vector::new(*capacity).map_err(alloc_err(decl, "capacity"))?,
@@ -209,9 +218,11 @@ pub fn call(
     let k = || a0.clone().unwrap_or(Value::Bool(false));
     match (&mut obj.kind, method) {
         (Kind::Table { t, .. }, TableExpire) => Ok(Some(u32v(t.expire(now)))),
-        (Kind::Table { t, .. }, TableGet) => Ok(t.get(&k()).map(u32v)),
-        (Kind::Table { t, .. }, TableContains) => b(t.contains(&k())),
-        (Kind::Table { t, .. }, TableAdd) => Ok(t.add(k(), Slot(a1), now).map(u32v)),
+        (Kind::Table { t, codec, .. }, TableGet) => Ok(t.get(&codec.encode(&k())).map(u32v)),
+        (Kind::Table { t, codec, .. }, TableContains) => b(t.contains(&codec.encode(&k()))),
+        (Kind::Table { t, codec, .. }, TableAdd) => {
+            Ok(t.add(codec.encode(&k()), Slot(a1), now).map(u32v))
+        }
         (Kind::Table { t, .. }, TableRefresh) => {
             let i = index(&a0);
             if i >= t.capacity() as u64 {
@@ -223,12 +234,21 @@ pub fn call(
             let i = index(&a0);
             b(i < t.capacity() as u64 && t.has_index(i as u32))
         }
-        (Kind::Table { t, key_zero, .. }, TableKey) => {
+        (
+            Kind::Table {
+                t, codec, key_zero, ..
+            },
+            TableKey,
+        ) => {
             let i = index(&a0);
             if i >= t.capacity() as u64 {
                 return oob(i, t.capacity() as u64, Some(key_zero.clone()));
             }
-            Ok(Some(t.key(i as u32).cloned().unwrap_or_else(|| key_zero.clone())))
+            Ok(Some(
+                t.key(i as u32)
+                    .map(|k| codec.decode(k))
+                    .unwrap_or_else(|| key_zero.clone()),
+            ))
         }
         (Kind::Table { t, value_zero, .. }, TableValue) => {
             let i = index(&a0);
@@ -246,15 +266,17 @@ pub fn call(
             t.set_value(i as u32, Slot(a1));
             Ok(None)
         }
-        (Kind::Table { t, .. }, TableRemove) => b(t.remove(&k())),
+        (Kind::Table { t, codec, .. }, TableRemove) => b(t.remove(&codec.encode(&k()))),
         (Kind::Table { t, .. }, TableFull) => b(t.is_full()),
         (Kind::Table { t, .. }, TableSize) => Ok(Some(u32v(t.len()))),
 
-        (Kind::Map { m }, MapGet) => Ok(m.get(&k()).cloned()),
-        (Kind::Map { m }, MapContains) => b(m.contains(&k())),
-        (Kind::Map { m }, MapPut) => b(m.put(k(), a1.unwrap_or(Value::Bool(false)))),
-        (Kind::Map { m }, MapErase) => b(m.erase(&k()).is_some()),
-        (Kind::Map { m }, MapSize) => Ok(Some(u32v(m.len()))),
+        (Kind::Map { m, codec }, MapGet) => Ok(m.get(&codec.encode(&k())).cloned()),
+        (Kind::Map { m, codec }, MapContains) => b(m.contains(&codec.encode(&k()))),
+        (Kind::Map { m, codec }, MapPut) => {
+            b(m.put(codec.encode(&k()), a1.unwrap_or(Value::Bool(false))))
+        }
+        (Kind::Map { m, codec }, MapErase) => b(m.erase(&codec.encode(&k())).is_some()),
+        (Kind::Map { m, .. }, MapSize) => Ok(Some(u32v(m.len()))),
 
         (Kind::Vector { v, zero }, VectorGet) => {
             let i = index(&a0);

@@ -109,7 +109,7 @@ fn lan_then_reply_is_forwarded_with_macs_rewritten() {
     assert_eq!(*port, WAN);
     assert_eq!(&bytes[0..6], &[0x01, 0x23, 0x45, 0x67, 0x89, 0x01]); // wan_peer
     assert_eq!(&bytes[6..12], &[0x02, 0, 0, 0, 0, 0x01]); // wan_mac
-    // Only the MACs change.
+                                                          // Only the MACs change.
     assert_eq!(&bytes[12..], &outbound(1, 5000).data[12..]);
 
     let back = nf.process(&reply(2, 5000));
@@ -119,7 +119,7 @@ fn lan_then_reply_is_forwarded_with_macs_rewritten() {
     assert_eq!(*port, LAN);
     assert_eq!(&bytes[0..6], &[0x01, 0x23, 0x45, 0x67, 0x89, 0x00]); // lan_peer
     assert_eq!(&bytes[6..12], &[0x02, 0, 0, 0, 0, 0x00]); // lan_mac
-    // Another port pair is not a reply.
+                                                          // Another port pair is not a reply.
     assert_eq!(nf.process(&reply(3, 5001)), Observation::Drop);
 }
 

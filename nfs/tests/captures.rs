@@ -93,8 +93,7 @@ fn the_firewall_passes_the_replies_of_a_real_browsing_session() {
         let port = assigner.assign(&record).expect("assigned");
         clock = u64::max(clock, record.time_ns);
         let is_ipv4_l4 = {
-            let view =
-                maestro_runtime::packet::PacketView::new(&record.data, ParseMode::Strict);
+            let view = maestro_runtime::packet::PacketView::new(&record.data, ParseMode::Strict);
             view.l4_ports().is_some()
         };
         let obs = nf.send(port, clock, record.data);

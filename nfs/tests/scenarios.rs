@@ -8,9 +8,9 @@ use maestro_runtime::Observation;
 
 const S: u64 = 1_000_000_000;
 
-fn forwarded(obs: &Observation) -> (u16, &[u8]) {
+fn forwarded(obs: &Observation) -> (u16, Vec<u8>) {
     match obs {
-        Observation::Forward { port, bytes } => (*port, bytes),
+        Observation::Forward { port, bytes } => (*port, bytes.clone()),
         other => panic!("expected a forward, got {other:?}"),
     }
 }
@@ -27,7 +27,10 @@ fn assert_flood(obs: &Observation, what: &str) {
 fn every_library_nf_loads() {
     for name in maestro_nfs::ALL {
         let nf = Nf::load(name, &[]);
-        assert!(nf.program.port_count() >= 2, "{name} has at least two ports");
+        assert!(
+            nf.program.port_count() >= 2,
+            "{name} has at least two ports"
+        );
     }
 }
 
@@ -133,7 +136,11 @@ mod parsing {
                 time_ns: 0,
                 data: ipv4_with_options(&f),
             });
-            assert_eq!(forwarded(&out).0, 1, "{mode:?}: LAN packet with options goes out");
+            assert_eq!(
+                forwarded(&out).0,
+                1,
+                "{mode:?}: LAN packet with options goes out"
+            );
             // Strict mode keyed the flow on the real ports; Maestro mode on option bytes.
             let reply = interp.process(&InputPacket {
                 port: 1,
@@ -188,11 +195,17 @@ mod sbridge {
     fn follows_the_shipped_rules() {
         let mut nf = Nf::load("sbridge", &[]);
         assert_eq!(forwarded(&nf.send(0, 0, to("02:00:00:00:00:0a"))).0, 1);
-        assert_flood(&nf.send(1, 0, to("02:00:00:00:00:0a")), "no rule from port 1");
+        assert_flood(
+            &nf.send(1, 0, to("02:00:00:00:00:0a")),
+            "no rule from port 1",
+        );
         assert_eq!(forwarded(&nf.send(1, 0, to("02:00:00:00:00:0b"))).0, 0);
         assert_drop(&nf.send(0, 0, to("02:00:00:00:00:0c")), "rule -2 filters");
         assert_flood(&nf.send(0, 0, to("ff:ff:ff:ff:ff:ff")), "rule -1 floods");
-        assert_flood(&nf.send(0, 0, to("02:00:00:00:00:77")), "unknown MAC floods");
+        assert_flood(
+            &nf.send(0, 0, to("02:00:00:00:00:77")),
+            "unknown MAC floods",
+        );
     }
 
     fn with_rules(rules: &str) -> Result<Nf, String> {
@@ -214,11 +227,17 @@ mod sbridge {
 
     #[test]
     fn a_rule_to_the_input_port_drops_and_a_missing_port_is_a_fault() {
-        let mut nf = with_rules("02:00:00:00:00:0a 0 0\n02:00:00:00:00:0b 0 7\n")
-            .expect("rules load");
+        let mut nf =
+            with_rules("02:00:00:00:00:0a 0 0\n02:00:00:00:00:0b 0 7\n").expect("rules load");
         assert_drop(&nf.send(0, 0, to("02:00:00:00:00:0a")), "out == in");
-        assert_drop(&nf.send(0, 0, to("02:00:00:00:00:0b")), "port 7 does not exist");
-        assert!(nf.interp.fault_count() >= 1, "forward to port 7 is an NF fault");
+        assert_drop(
+            &nf.send(0, 0, to("02:00:00:00:00:0b")),
+            "port 7 does not exist",
+        );
+        assert!(
+            nf.interp.fault_count() >= 1,
+            "forward to port 7 is an NF fault"
+        );
     }
 
     #[test]
@@ -227,7 +246,10 @@ mod sbridge {
             Ok(_) => panic!("a bad MAC must be rejected (Q16)"),
             Err(e) => e,
         };
-        assert!(err.contains("rules.txt:2:1"), "error names file:line:col: {err}");
+        assert!(
+            err.contains("rules.txt:2:1"),
+            "error names file:line:col: {err}"
+        );
     }
 }
 
@@ -283,12 +305,22 @@ mod pol {
     #[test]
     fn burst_then_drop_then_refill() {
         let mut nf = policer();
-        assert_eq!(forwarded(&nf.send(0, 0, from_wan(1000))).0, 1, "new: 2000 left");
+        assert_eq!(
+            forwarded(&nf.send(0, 0, from_wan(1000))).0,
+            1,
+            "new: 2000 left"
+        );
         assert_eq!(forwarded(&nf.send(0, 0, from_wan(1000))).0, 1, "1000 left");
-        assert_drop(&nf.send(0, 0, from_wan(1000)), "a packet equal to the bucket drops");
+        assert_drop(
+            &nf.send(0, 0, from_wan(1000)),
+            "a packet equal to the bucket drops",
+        );
         // One second refills 1000 bytes.
         assert_eq!(forwarded(&nf.send(0, S, from_wan(1000))).0, 1);
-        assert_drop(&nf.send(0, S, from_wan(1000)), "1000 left: a 1000-byte packet drops");
+        assert_drop(
+            &nf.send(0, S, from_wan(1000)),
+            "1000 left: a 1000-byte packet drops",
+        );
     }
 
     #[test]
@@ -341,17 +373,20 @@ mod fw {
         assert_drop(&nf.send(1, 0, c.reversed().tcp(0)), "WAN before LAN");
         let (port, bytes) = forwarded(&nf.send(0, 1, c.tcp(0)));
         assert_eq!(port, 1);
-        let out = seen(bytes);
+        let out = seen(&bytes);
         assert_eq!(out.src_mac, mac("02:00:00:00:00:01"), "our WAN MAC");
         assert_eq!(out.dst_mac, mac("01:23:45:67:89:01"), "WAN next hop");
         assert_eq!((out.src, out.sport), (c.src, c.sport), "no translation");
         let (port, bytes) = forwarded(&nf.send(1, 2, c.reversed().tcp(0)));
         assert_eq!(port, 0, "reply goes back to the LAN port");
-        let out = seen(bytes);
+        let out = seen(&bytes);
         assert_eq!(out.src_mac, mac("02:00:00:00:00:00"));
         assert_eq!(out.dst_mac, mac("01:23:45:67:89:00"));
         // A different protocol is a different flow.
-        assert_drop(&nf.send(1, 3, c.reversed().udp(0)), "UDP reply to a TCP flow");
+        assert_drop(
+            &nf.send(1, 3, c.reversed().udp(0)),
+            "UDP reply to a TCP flow",
+        );
     }
 
     #[test]
@@ -380,7 +415,11 @@ mod fw {
     fn a_reply_returns_to_the_lan_port_that_opened_the_flow() {
         let mut nf = Nf::load("fw", &[("wan", "2")]);
         let c = client();
-        assert_eq!(forwarded(&nf.send(1, 0, c.udp(0))).0, 2, "port 1 is a LAN port too");
+        assert_eq!(
+            forwarded(&nf.send(1, 0, c.udp(0))).0,
+            2,
+            "port 1 is a LAN port too"
+        );
         assert_eq!(forwarded(&nf.send(2, 1, c.reversed().udp(0))).0, 1);
     }
 }
@@ -405,7 +444,7 @@ mod nat {
     fn ext_port(obs: &Observation) -> u16 {
         let (port, bytes) = forwarded(obs);
         assert_eq!(port, 1);
-        let out = seen(bytes);
+        let out = seen(&bytes);
         assert_eq!(out.src, EXT);
         out.sport
     }
@@ -414,10 +453,14 @@ mod nat {
     fn translates_both_ways_with_valid_checksums() {
         let mut nf = Nf::load("nat", &[("start_port", "1000")]);
         let c = client(1);
-        assert_eq!(ext_port(&nf.send(0, 0, c.udp(4))), 1000, "first flow gets index 0");
+        assert_eq!(
+            ext_port(&nf.send(0, 0, c.udp(4))),
+            1000,
+            "first flow gets index 0"
+        );
         let (port, bytes) = forwarded(&nf.send(1, 1, reply(&c, 1000)));
         assert_eq!(port, 0);
-        let back = seen(bytes);
+        let back = seen(&bytes);
         assert_eq!((back.dst, back.dport), (c.src, c.sport));
         assert_eq!((back.src, back.sport), (c.dst, c.dport));
         assert_eq!(back.dst_mac, mac("01:23:45:67:89:00"));
@@ -446,7 +489,10 @@ mod nat {
         tcp.dport = 1000;
         assert_drop(&nf.send(1, 3, tcp.tcp(0)), "wrong protocol");
         assert_drop(&nf.send(1, 4, reply(&c, 1001)), "unallocated port");
-        assert_drop(&nf.send(1, 5, reply(&c, 999)), "below start_port: out of range");
+        assert_drop(
+            &nf.send(1, 5, reply(&c, 999)),
+            "below start_port: out of range",
+        );
         assert_eq!(forwarded(&nf.send(1, 6, reply(&c, 1000))).0, 0);
     }
 
@@ -454,7 +500,11 @@ mod nat {
     fn expiry_frees_ports_and_the_last_freed_is_reused_first() {
         let mut nf = Nf::load(
             "nat",
-            &[("expiration_time", "10s"), ("max_flows", "4"), ("start_port", "100")],
+            &[
+                ("expiration_time", "10s"),
+                ("max_flows", "4"),
+                ("start_port", "100"),
+            ],
         );
         assert_eq!(ext_port(&nf.send(0, 0, client(1).udp(0))), 100);
         assert_eq!(ext_port(&nf.send(0, S, client(2).udp(0))), 101);
@@ -465,7 +515,10 @@ mod nat {
         assert_eq!(ext_port(&nf.send(0, t, client(4).udp(0))), 101);
         assert_eq!(ext_port(&nf.send(0, t, client(5).udp(0))), 100);
         assert_eq!(ext_port(&nf.send(0, t, client(6).udp(0))), 103);
-        assert_drop(&nf.send(0, t, client(7).udp(0)), "table full drops new flows");
+        assert_drop(
+            &nf.send(0, t, client(7).udp(0)),
+            "table full drops new flows",
+        );
         // client(3) is still mapped on 102.
         assert_eq!(ext_port(&nf.send(0, t, client(3).udp(0))), 102);
     }
@@ -508,13 +561,18 @@ mod lb {
     }
 
     fn client(n: u16) -> Flow {
-        Flow::new([100, 64, (n >> 8) as u8, n as u8], 10000 + n, [198, 51, 100, 1], 80)
+        Flow::new(
+            [100, 64, (n >> 8) as u8, n as u8],
+            10000 + n,
+            [198, 51, 100, 1],
+            80,
+        )
     }
 
     fn backend_ip(obs: &Observation) -> Ipv4Addr {
         let (port, bytes) = forwarded(obs);
         assert_eq!(port, 0, "client traffic goes to the backend side");
-        seen(bytes).dst
+        seen(&bytes).dst
     }
 
     /// The backend the CHT prefers for a flow when backends 0..live are all alive, from
@@ -544,13 +602,20 @@ mod lb {
     fn no_backend_means_drop_and_heartbeats_are_consumed() {
         let mut nf = Nf::load("lb", &[]);
         assert_drop(&nf.send(1, 0, client(1).udp(0)), "no backend yet");
-        assert_drop(&nf.send(0, 1, heartbeat([10, 1, 0, 1], 1)), "heartbeat consumed");
+        assert_drop(
+            &nf.send(0, 1, heartbeat([10, 1, 0, 1], 1)),
+            "heartbeat consumed",
+        );
         let (port, bytes) = forwarded(&nf.send(1, 2, client(1).udp(0)));
         assert_eq!(port, 0);
-        let out = seen(bytes);
+        let out = seen(&bytes);
         assert_eq!(out.dst, Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(out.dst_mac, [2, 0xbe, 0, 0, 0, 1], "MAC from the heartbeat");
-        assert_eq!(out.src_mac, mac("02:00:00:00:00:00"), "our backend-side MAC");
+        assert_eq!(
+            out.src_mac,
+            mac("02:00:00:00:00:00"),
+            "our backend-side MAC"
+        );
         assert_eq!(out.src, client(1).src, "client address untouched");
     }
 
@@ -583,7 +648,10 @@ mod lb {
             .map(client)
             .find(|c| preferred(c, 2) == 0)
             .expect("some flow prefers backend 0");
-        assert_eq!(backend_ip(&nf.send(1, S, c.udp(0))), Ipv4Addr::new(10, 1, 0, 0));
+        assert_eq!(
+            backend_ip(&nf.send(1, S, c.udp(0))),
+            Ipv4Addr::new(10, 1, 0, 0)
+        );
         // Only backend 1 keeps sending heartbeats; backend 0 expires after 10 s.
         nf.send(0, 8 * S, heartbeat([10, 1, 0, 1], 1));
         assert_eq!(
@@ -617,7 +685,11 @@ mod cl {
             assert_eq!(forwarded(&nf.send(0, 0, flow(n).udp(0))).0, 1, "flow {n}");
         }
         assert_drop(&nf.send(0, 0, flow(5).udp(0)), "flow 5's first packet");
-        assert_eq!(forwarded(&nf.send(0, 1, flow(5).udp(0))).0, 1, "Q9: then it passes");
+        assert_eq!(
+            forwarded(&nf.send(0, 1, flow(5).udp(0))).0,
+            1,
+            "Q9: then it passes"
+        );
         assert_drop(&nf.send(0, 1, flow(6).udp(0)), "still over the limit");
         // Another client is counted separately (barring sketch collisions, which a
         // 1024-wide sketch does not have for two clients here).
@@ -661,7 +733,11 @@ mod psd {
             assert_eq!(forwarded(&nf.send(0, 0, to_port(p))).0, 1, "port {p}");
         }
         assert_drop(&nf.send(0, 0, to_port(5)), "port 5: scan");
-        assert_eq!(forwarded(&nf.send(0, 0, to_port(1))).0, 1, "port 1 still passes");
+        assert_eq!(
+            forwarded(&nf.send(0, 0, to_port(1))).0,
+            1,
+            "port 1 still passes"
+        );
         // Another source has its own budget.
         let other = Flow::new([6, 6, 6, 7], 5555, [10, 0, 0, 1], 5).tcp(0);
         assert_eq!(forwarded(&nf.send(0, 0, other)).0, 1);
@@ -679,7 +755,11 @@ mod psd {
         assert_drop(&nf.send(0, 5 * S, to_port(5)), "scan");
         assert_drop(&nf.send(0, 15 * S, to_port(6)), "alive: last seen at 5 s");
         for p in 10..=13 {
-            assert_eq!(forwarded(&nf.send(0, 25 * S + 1, to_port(p))).0, 1, "port {p}");
+            assert_eq!(
+                forwarded(&nf.send(0, 25 * S + 1, to_port(p))).0,
+                1,
+                "port {p}"
+            );
         }
         assert_drop(&nf.send(0, 25 * S + 1, to_port(14)), "a fresh budget of 4");
     }
@@ -696,7 +776,12 @@ mod fuzz {
             proptest::collection::vec(any::<u8>(), 0..80),
             // Mostly-valid IPv4 TCP/UDP frames with random bytes patched in, so the
             // NFs get past their parsers and into their state.
-            (any::<[u8; 4]>(), any::<u16>(), any::<bool>(), proptest::collection::vec((0usize..60, any::<u8>()), 0..4))
+            (
+                any::<[u8; 4]>(),
+                any::<u16>(),
+                any::<bool>(),
+                proptest::collection::vec((0usize..60, any::<u8>()), 0..4)
+            )
                 .prop_map(|(ip, port, udp, patches)| {
                     let f = Flow::new(ip, port, [10, 0, 0, 1], port.rotate_left(3));
                     let mut bytes = if udp { f.udp(4) } else { f.tcp(0) };

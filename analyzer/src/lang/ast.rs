@@ -79,7 +79,10 @@ pub enum StmtKind {
         value: Expr,
     },
     /// `target = value;` (a local or a packet field).
-    Assign { target: Expr, value: Expr },
+    Assign {
+        target: Expr,
+        value: Expr,
+    },
     If {
         cond: Expr,
         then: Block,
@@ -92,7 +95,10 @@ pub enum StmtKind {
         then: Block,
         els: Option<Block>,
     },
-    Parse { layer: Layer, els: Block },
+    Parse {
+        layer: Layer,
+        els: Block,
+    },
     Drop,
     Flood,
     Forward(Expr),

@@ -226,8 +226,14 @@ impl Checker {
             }
         }
 
-        // Overrides apply before anything reads config values.
-        self.apply_overrides(overrides)?;
+        // Overrides apply before anything reads config values. Errors in the source take
+        // precedence over a bad override: they are what the user must fix first.
+        if let Err(e) = self.apply_overrides(overrides) {
+            if self.errors.is_empty() {
+                return Err(e);
+            }
+            return Err(LoadError::Source(std::mem::take(&mut self.errors)));
+        }
 
         // Pass 3: state objects (CHTs last: they refer to tables).
         for pass in 0..2 {
@@ -243,8 +249,7 @@ impl Checker {
                     if (kind.name == "cht") != (pass == 1) {
                         continue;
                     }
-                    if let Some((Global::State(id), _)) = self.globals.get(&name.name).copied()
-                    {
+                    if let Some((Global::State(id), _)) = self.globals.get(&name.name).copied() {
                         let decl = self.check_state(name, kind, type_args, params, *span);
                         self.states[id.0 as usize] = decl;
                     }
@@ -321,7 +326,10 @@ impl Checker {
         if RESERVED_NAMES.contains(&name.name.as_str()) {
             self.err(
                 name.span,
-                format!("expected a new name, found the reserved name `{}`", name.name),
+                format!(
+                    "expected a new name, found the reserved name `{}`",
+                    name.name
+                ),
             );
             return false;
         }
@@ -351,7 +359,11 @@ impl Checker {
             Some((g, _)) => {
                 self.err(
                     t.span,
-                    format!("expected a type, found `{}`, which is {}", t.name, kind_noun(g)),
+                    format!(
+                        "expected a type, found `{}`, which is {}",
+                        t.name,
+                        kind_noun(g)
+                    ),
                 );
                 None
             }
@@ -426,7 +438,9 @@ impl Checker {
                             );
                             self.err(span, msg);
                             // Break the cycle so later stages never recurse forever.
-                            self.records[r].fields.retain(|(_, t)| *t != Type::Record(RecordId(c as u32)));
+                            self.records[r]
+                                .fields
+                                .retain(|(_, t)| *t != Type::Record(RecordId(c as u32)));
                             state[r] = 2;
                             stack.pop();
                         } else if state[c] == 0 {
@@ -640,10 +654,7 @@ impl Checker {
             if !given.contains_key(r) {
                 self.err(
                     name.span,
-                    format!(
-                        "missing parameter `{r}` for {} `{}`",
-                        kind.name, name.name
-                    ),
+                    format!("missing parameter `{r}` for {} `{}`", kind.name, name.name),
                 );
                 ok = false;
             }
@@ -686,7 +697,10 @@ impl Checker {
                 if height < 2 || !is_prime(height) {
                     self.err(
                         height_expr.span,
-                        format!("expected a prime number > 1 for `height` of `{}`, found {height}", name.name),
+                        format!(
+                            "expected a prime number > 1 for `height` of `{}`, found {height}",
+                            name.name
+                        ),
                     );
                     return None;
                 }
@@ -757,7 +771,8 @@ impl Checker {
     }
 
     fn const_u32(&mut self, e: &ast::Expr, what: &str) -> Option<u32> {
-        self.const_value(e, Type::U32, what).map(|v| v.bits() as u32)
+        self.const_value(e, Type::U32, what)
+            .map(|v| v.bits() as u32)
     }
 
     fn positive_u32(&mut self, e: &ast::Expr, what: &str) -> Option<u32> {
@@ -851,7 +866,15 @@ impl Checker {
         };
         let file_id = super::diag::FileId(self.next_file_id);
         self.next_file_id += 1;
-        match init_file::load(&path, file_id, key, value, &self.records, capacity, &state.name) {
+        match init_file::load(
+            &path,
+            file_id,
+            key,
+            value,
+            &self.records,
+            capacity,
+            &state.name,
+        ) {
             Ok(entries) => Some(MapInit { path, entries }),
             Err(init_file::InitError::Io(msg)) => {
                 self.err(e.span, msg);
@@ -1048,7 +1071,10 @@ impl Checker {
         if RESERVED_NAMES.contains(&name.name.as_str()) {
             self.err(
                 name.span,
-                format!("expected a new name, found the reserved name `{}`", name.name),
+                format!(
+                    "expected a new name, found the reserved name `{}`",
+                    name.name
+                ),
             );
             return None;
         }
@@ -1245,7 +1271,9 @@ impl Checker {
                 }
                 mk(ExprKind::Const(Value::Int(t, *v)), Type::Int(t))
             }
-            ast::ExprKind::Duration(v) => mk(ExprKind::Const(Value::Int(IntTy::U64, *v)), Type::U64),
+            ast::ExprKind::Duration(v) => {
+                mk(ExprKind::Const(Value::Int(IntTy::U64, *v)), Type::U64)
+            }
             ast::ExprKind::Bool(b) => mk(ExprKind::Const(Value::Bool(*b)), Type::Bool),
             ast::ExprKind::Ip4(a) => mk(ExprKind::Const(Value::Ip4(*a)), Type::Ip4),
             ast::ExprKind::Mac(m) => mk(ExprKind::Const(Value::Mac(*m)), Type::Mac),
@@ -1274,7 +1302,9 @@ impl Checker {
                 if !ok {
                     let found = self.ty_name(x.ty);
                     let msg = match op {
-                        UnOp::Not => format!("expected a bool or an integer after `!`, found {found}"),
+                        UnOp::Not => {
+                            format!("expected a bool or an integer after `!`, found {found}")
+                        }
                         UnOp::Neg => format!(
                             "expected an i64 after unary `-`, found {found} (unsigned values \
                              cannot be negated; declare the type, e.g. `let x: i64 = -1;`)"
@@ -1306,10 +1336,7 @@ impl Checker {
                 let Some(ty) = ret else {
                     self.err(
                         span,
-                        format!(
-                            "`{}` has no result; expected a value here",
-                            method.name
-                        ),
+                        format!("`{}` has no result; expected a value here", method.name),
                     );
                     return None;
                 };
@@ -1332,7 +1359,10 @@ impl Checker {
                     let found = self.ty_name(r.ty);
                     self.err(
                         f.span,
-                        format!("no field `{}` on a value of type {found}: only records have fields", f.name),
+                        format!(
+                            "no field `{}` on a value of type {found}: only records have fields",
+                            f.name
+                        ),
                     );
                     return None;
                 };
@@ -1405,7 +1435,11 @@ impl Checker {
                 };
                 self.err(
                     span,
-                    format!("expected a value, found `{}`, which is {}{hint}", id.name, kind_noun(g)),
+                    format!(
+                        "expected a value, found `{}`, which is {}{hint}",
+                        id.name,
+                        kind_noun(g)
+                    ),
                 );
                 None
             }
@@ -1606,14 +1640,16 @@ impl Checker {
         let x = self.expr(a, hint)?;
         let from = x.ty;
         let ok = from == to
-            || match (from, to) {
-                (Type::Int(_), Type::Int(_)) => true,
-                (Type::Ip4, Type::U32) | (Type::U32, Type::Ip4) => true,
-                (Type::Mac, Type::U64) => true,
-                (Type::Device, Type::Int(_)) | (Type::Int(_), Type::Device) => true,
-                (Type::Bool, Type::Int(_)) => true,
-                _ => false,
-            };
+            || matches!(
+                (from, to),
+                (Type::Int(_), Type::Int(_))
+                    | (Type::Ip4, Type::U32)
+                    | (Type::U32, Type::Ip4)
+                    | (Type::Mac, Type::U64)
+                    | (Type::Device, Type::Int(_))
+                    | (Type::Int(_), Type::Device)
+                    | (Type::Bool, Type::Int(_))
+            );
         if !ok {
             let (f, tn) = (self.ty_name(from), self.ty_name(to));
             self.err(
@@ -1675,7 +1711,10 @@ impl Checker {
                 return None;
             }
         } else if args.is_empty() {
-            self.err(span, "expected at least one argument for `hash`, found none");
+            self.err(
+                span,
+                "expected at least one argument for `hash`, found none",
+            );
             return None;
         }
         if b == Builtin::Hash {
@@ -1846,7 +1885,10 @@ impl Checker {
                 };
                 self.err(
                     sname.span,
-                    format!("expected a state object before `.{}(...)`, found {what}", method.name),
+                    format!(
+                        "expected a state object before `.{}(...)`, found {what}",
+                        method.name
+                    ),
                 );
                 return None;
             }
@@ -2006,8 +2048,18 @@ fn method_signature(kind: &StateKind, name: &str) -> Option<(Method, Vec<Type>, 
 fn method_names(kind: &StateKind) -> &'static [&'static str] {
     match kind {
         StateKind::Table { .. } => &[
-            "expire", "get", "contains", "add", "refresh", "has_index", "key", "value",
-            "set_value", "remove", "full", "size",
+            "expire",
+            "get",
+            "contains",
+            "add",
+            "refresh",
+            "has_index",
+            "key",
+            "value",
+            "set_value",
+            "remove",
+            "full",
+            "size",
         ],
         StateKind::Map { .. } => &["get", "contains", "put", "erase", "size"],
         StateKind::Vector { .. } => &["get", "set"],
@@ -2049,6 +2101,8 @@ fn config_literal(e: &ast::Expr, ty: Type) -> Result<Value, String> {
     })
 }
 
+// `u32::is_multiple_of` is newer than the workspace's rust-version (1.80).
+#[allow(clippy::manual_is_multiple_of)]
 fn is_prime(n: u32) -> bool {
     if n < 2 {
         return false;

@@ -108,7 +108,11 @@ impl SourceFile {
     /// Builds a diagnostic for `span`.
     pub fn error(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         let (line, col) = self.line_col(span.lo);
-        let width = self.snippet(span).chars().take_while(|&c| c != '\n').count();
+        let width = self
+            .snippet(span)
+            .chars()
+            .take_while(|&c| c != '\n')
+            .count();
         Diagnostic {
             file: self.name.clone(),
             line,

@@ -41,7 +41,12 @@ fn assemble(ty: Type, records: &[RecordDef], it: &mut impl Iterator<Item = Value
         Type::Record(id) => {
             let fields = records
                 .get(id.0 as usize)
-                .map(|r| r.fields.iter().map(|(_, t)| assemble(*t, records, it)).collect())
+                .map(|r| {
+                    r.fields
+                        .iter()
+                        .map(|(_, t)| assemble(*t, records, it))
+                        .collect()
+                })
                 .unwrap_or_default();
             Value::Record(fields)
         }
@@ -97,7 +102,10 @@ pub fn parse(
         // Tokens with their byte offsets.
         let mut tokens = Vec::new();
         let mut start = None;
-        for (i, c) in content.char_indices().chain(std::iter::once((content.len(), ' '))) {
+        for (i, c) in content
+            .char_indices()
+            .chain(std::iter::once((content.len(), ' ')))
+        {
             match (c.is_whitespace(), start) {
                 (true, Some(s)) => {
                     tokens.push((s, &content[s..i]));
@@ -110,7 +118,8 @@ pub fn parse(
         if tokens.is_empty() {
             continue;
         }
-        let span_of = |s: usize, len: usize| Span::new(src.id, line_start + s, line_start + s + len);
+        let span_of =
+            |s: usize, len: usize| Span::new(src.id, line_start + s, line_start + s + len);
         if tokens.len() != columns.len() {
             let (s, t) = tokens.get(columns.len()).copied().unwrap_or_else(|| {
                 let last = tokens[tokens.len() - 1];

@@ -56,7 +56,10 @@ pub struct DeviceDecl {
 pub enum ConfigValue {
     Value(Value),
     /// A `file` config: the path as written (relative to the NF folder) and resolved.
-    File { written: String, resolved: PathBuf },
+    File {
+        written: String,
+        resolved: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,12 +164,26 @@ pub struct Stmt {
 
 #[derive(Clone, Debug)]
 pub enum StmtKind {
-    /// `let` and assignment to a mutable local alike: the slot gets the value.
-    Let { local: LocalId, value: Expr },
-    Assign { local: LocalId, value: Expr },
+    /// `let`: the new local's slot gets the value.
+    Let {
+        local: LocalId,
+        value: Expr,
+    },
+    /// `x = e;` on a mutable local.
+    Assign {
+        local: LocalId,
+        value: Expr,
+    },
     /// A header write; the value's type matches the field.
-    SetField { field: PktField, value: Expr },
-    If { cond: Expr, then: Block, els: Block },
+    SetField {
+        field: PktField,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        els: Block,
+    },
     /// `if let local = call { then } else { els }`.
     IfLet {
         local: LocalId,
@@ -175,7 +192,10 @@ pub enum StmtKind {
         els: Block,
     },
     /// On failure run `els` (which always ends in an action); on success continue.
-    Parse { layer: Layer, els: Block },
+    Parse {
+        layer: Layer,
+        els: Block,
+    },
     /// A state call whose result, if any, is discarded.
     Call(StateCall),
     Action(Action),
@@ -302,7 +322,10 @@ impl Method {
     /// *opt* calls may have no result and are only usable in `if let` (or as statements).
     pub fn is_opt(self) -> bool {
         use Method::*;
-        matches!(self, TableGet | TableAdd | MapGet | DChainAllocate | ChtFind)
+        matches!(
+            self,
+            TableGet | TableAdd | MapGet | DChainAllocate | ChtFind
+        )
     }
 }
 
@@ -414,6 +437,24 @@ impl NfProgram {
         self.configs.iter().find(|c| c.name == name)
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// `max(port) + 1` over the devices (0 without devices).
+    pub fn port_count(&self) -> u16 {
+        self.port_count
+    }
+
+    /// The port of a device, after `--set`.
+    pub fn device_port(&self, name: &str) -> Option<u16> {
+        self.device(name).map(|d| d.port)
+    }
+
     pub fn device(&self, name: &str) -> Option<&DeviceDecl> {
         self.devices.iter().find(|d| d.name == name)
     }
@@ -435,6 +476,11 @@ impl NfProgram {
     pub fn config_summary(&self) -> String {
         ConfigSummary(self).to_string()
     }
+
+    /// Same as [`NfProgram::config_summary`].
+    pub fn summary(&self) -> String {
+        self.config_summary()
+    }
 }
 
 struct ConfigSummary<'a>(&'a NfProgram);
@@ -452,7 +498,9 @@ impl fmt::Display for ConfigSummary<'_> {
                 (Some(t), ConfigValue::Value(v)) => {
                     (p.type_name(*t), v.display(&p.records).to_string())
                 }
-                (_, ConfigValue::File { written, .. }) => ("file".to_string(), format!("{written:?}")),
+                (_, ConfigValue::File { written, .. }) => {
+                    ("file".to_string(), format!("{written:?}"))
+                }
                 (None, ConfigValue::Value(v)) => ("?".to_string(), format!("{v:?}")),
             };
             let mark = if c.overridden { "  (set)" } else { "" };
@@ -467,7 +515,11 @@ impl fmt::Display for ConfigSummary<'_> {
                     capacity,
                     ttl,
                 } => match value {
-                    Some(v) => format!("table<{}, {}>(capacity: {capacity}, ttl: {ttl})", t(key), t(v)),
+                    Some(v) => format!(
+                        "table<{}, {}>(capacity: {capacity}, ttl: {ttl})",
+                        t(key),
+                        t(v)
+                    ),
                     None => format!("table<{}>(capacity: {capacity}, ttl: {ttl})", t(key)),
                 },
                 StateKind::Map {
@@ -477,7 +529,11 @@ impl fmt::Display for ConfigSummary<'_> {
                     init,
                 } => {
                     let init = match init {
-                        Some(i) => format!(", init: {} entries from {}", i.entries.len(), i.path.display()),
+                        Some(i) => format!(
+                            ", init: {} entries from {}",
+                            i.entries.len(),
+                            i.path.display()
+                        ),
                         None => String::new(),
                     };
                     format!("map<{}, {}>(capacity: {capacity}{init})", t(key), t(value))
@@ -509,7 +565,11 @@ impl fmt::Display for ConfigSummary<'_> {
                     "sketch<{}>(width: {width}, ttl: {ttl}, threshold: {threshold})",
                     t(key)
                 ),
-                StateKind::Sets { elem, sets, per_set } => {
+                StateKind::Sets {
+                    elem,
+                    sets,
+                    per_set,
+                } => {
                     format!("sets<{}>(sets: {sets}, per_set: {per_set})", t(elem))
                 }
             };

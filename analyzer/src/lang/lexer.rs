@@ -266,7 +266,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn err(&self, lo: usize, hi: usize, msg: impl Into<String>) -> Diagnostic {
-        self.src.error(Span::new(self.file, lo, hi.max(lo + 1)), msg)
+        self.src
+            .error(Span::new(self.file, lo, hi.max(lo + 1)), msg)
     }
 
     fn run(mut self) -> Result<Vec<Token>, Diagnostic> {
@@ -379,9 +380,7 @@ impl<'a> Lexer<'a> {
                 return Err(self.err(
                     lo,
                     self.pos,
-                    format!(
-                        "expected an IPv4 address such as `10.0.0.1`, found `{text}`"
-                    ),
+                    format!("expected an IPv4 address such as `10.0.0.1`, found `{text}`"),
                 ));
             }
             let addr = parts.iter().fold(0u32, |acc, &p| (acc << 8) | p as u32);

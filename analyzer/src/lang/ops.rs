@@ -228,7 +228,10 @@ mod tests {
     #[test]
     fn mul_div_saturates() {
         assert_eq!(mul_div(IntTy::U64, u64::MAX, 4, 2), u64::MAX);
-        assert_eq!(mul_div(IntTy::U64, 10_000_000_000, 1_000_000_000, 1_000_000_000), 10_000_000_000);
+        assert_eq!(
+            mul_div(IntTy::U64, 10_000_000_000, 1_000_000_000, 1_000_000_000),
+            10_000_000_000
+        );
         assert_eq!(mul_div(IntTy::U8, 200, 2, 1), 255);
         assert_eq!(mul_div(IntTy::U32, 1, 1, 0), 0);
     }

@@ -282,7 +282,7 @@ pub fn parse_scalar_literal(text: &str, ty: Type) -> Result<Value, String> {
     let text = text.trim();
     let bad = || {
         format!(
-            "expected a {} value such as `{}`, found `{}`",
+            "expected a value of type {} such as `{}`, found `{}`",
             ty_name(ty),
             example_literal(ty),
             text
