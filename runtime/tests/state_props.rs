@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use maestro_runtime::hash::SKETCH_SALTS;
-use maestro_runtime::state::{BoundedSets, CountMinSketch, DChain, ExpiringTable, Map};
+use maestro_runtime::state::{
+    BoundedSets, Cht, CountMinSketch, DChain, ExpiringTable, Map, Vector,
+};
 use proptest::prelude::*;
 
 const CASES: u32 = 3000;
@@ -635,5 +637,72 @@ proptest! {
             let present = m.cells.iter().flatten().filter(|c| c.is_some()).count() as u32;
             prop_assert_eq!(s.present(), present);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Vector: a plain Vec model.
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn vector_matches_model(
+        cap in 1u32..=8,
+        ops in prop::collection::vec((index(), any::<Option<u16>>()), 0..MAX_OPS),
+    ) {
+        let mut v = Vector::<u16>::new(cap).unwrap();
+        let mut model = vec![0u16; cap as usize];
+        for (i, op) in ops {
+            match op {
+                Some(x) => {
+                    let in_range = (i as usize) < model.len();
+                    prop_assert_eq!(v.set(i, x), in_range);
+                    if in_range {
+                        model[i as usize] = x;
+                    }
+                }
+                None => prop_assert_eq!(v.get(i), model.get(i as usize)),
+            }
+        }
+        for (i, x) in model.iter().enumerate() {
+            prop_assert_eq!(v.get(i as u32), Some(x));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CHT: the preference order of §2.6 computed independently, as "the backend whose
+// permutation reaches the row first, ties to the lower backend", against `row` and `find`.
+
+fn small_prime() -> impl Strategy<Value = u32> {
+    prop::sample::select(vec![2u32, 3, 5, 7, 11, 13, 97])
+}
+
+fn first_position(i: u32, h: u32, row: u32) -> u32 {
+    let offset = (31 * i) % h;
+    let shift = (i % (h - 1)) + 1;
+    (0..h)
+        .find(|&j| (offset + shift * j) % h == row)
+        .expect("a permutation of a prime height reaches every row")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn cht_matches_model(
+        h in small_prime(),
+        b in 1u32..=8,
+        hash in any::<u64>(),
+        live in prop::collection::vec(any::<bool>(), 8),
+    ) {
+        let cht = Cht::new(h, b).unwrap();
+        let row = (hash % u64::from(h)) as u32;
+        let mut expected: Vec<u32> = (0..b).collect();
+        expected.sort_by_key(|&i| (first_position(i, h, row), i));
+        prop_assert_eq!(cht.row(row), &expected[..]);
+        let first_live = expected.iter().copied().find(|&i| live[i as usize]);
+        prop_assert_eq!(cht.find(hash, |i| live[i as usize]), first_live);
     }
 }
