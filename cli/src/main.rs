@@ -34,11 +34,16 @@ enum Command {
 
 /// An error that is the user's to fix (bad input, bad usage): exit code 2.
 #[derive(Debug)]
-pub struct InputError(pub anyhow::Error);
+pub struct InputError {
+    error: anyhow::Error,
+    /// Already in compiler style (`file:line:col: error: ...`): printed as is.
+    diagnostics: bool,
+}
 
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
+        // Library errors already spell out their causes; `{:#}` would repeat them.
+        write!(f, "{}", self.error)
     }
 }
 
@@ -46,7 +51,18 @@ impl std::error::Error for InputError {}
 
 /// Wraps an error as an input error (exit code 2).
 pub fn input_error(e: impl Into<anyhow::Error>) -> anyhow::Error {
-    anyhow::Error::new(InputError(e.into()))
+    anyhow::Error::new(InputError {
+        error: e.into(),
+        diagnostics: false,
+    })
+}
+
+/// Wraps NF source diagnostics, which carry their own `error:` labels (exit code 2).
+pub fn diagnostics_error(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(InputError {
+        error: e.into(),
+        diagnostics: true,
+    })
 }
 
 fn main() -> ExitCode {
@@ -60,7 +76,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(input) = e.downcast_ref::<InputError>() {
-                eprintln!("error: {input}");
+                if input.diagnostics {
+                    eprintln!("{input}");
+                } else {
+                    eprintln!("error: {input}");
+                }
                 ExitCode::from(2)
             } else {
                 eprintln!("error: {e:#}");

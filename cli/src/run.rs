@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use maestro_analyzer::NfProgram;
@@ -17,7 +17,7 @@ use maestro_runtime::packet::ParseMode;
 use maestro_runtime::{InputPacket, Observation};
 use serde::Serialize;
 
-use crate::input_error;
+use crate::{diagnostics_error, input_error};
 
 /// `--set NAME=VALUE`, repeatable.
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -38,7 +38,10 @@ pub struct NfArgs {
 
 impl NfArgs {
     fn load(&self) -> Result<NfProgram> {
-        maestro_analyzer::load_nf(&self.nf, &self.overrides).map_err(input_error)
+        maestro_analyzer::load_nf(&self.nf, &self.overrides).map_err(|e| match e {
+            maestro_analyzer::LoadError::Source(_) => diagnostics_error(e),
+            other => input_error(other),
+        })
     }
 }
 
@@ -132,9 +135,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         ParseModeArg::Strict => ParseMode::Strict,
         ParseModeArg::MaestroCompat => ParseMode::MaestroCompat,
     };
-    let mut interp = Interpreter::new(&program, InterpOptions { parse_mode })
-        .map_err(input_error)
-        .with_context(|| format!("cannot start NF {}", args.nf.nf.display()))?;
+    let mut interp = Interpreter::new(&program, InterpOptions { parse_mode }).map_err(|e| {
+        input_error(anyhow::anyhow!(
+            "cannot start NF {}: {e}",
+            args.nf.nf.display()
+        ))
+    })?;
     let reader = CaptureReader::open(&args.pcap).map_err(input_error)?;
     let ports = program.port_count();
     let mut writer = match &args.out {
