@@ -167,7 +167,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut faults_seen = 0u64;
     for item in reader {
         summary.records += 1;
-        if summary.records % 4096 == 0 {
+        if summary.records.is_multiple_of(4096) {
             progress.set_position(summary.records);
         }
         let record = match item {
