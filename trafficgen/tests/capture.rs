@@ -7,7 +7,9 @@ use maestro_runtime::capture::{
     PortAssigner,
 };
 use maestro_runtime::InputPacket;
-use maestro_trafficgen::{write_pcap, FlowSpec, TraceConfig, TraceError, TraceGen};
+use maestro_trafficgen::{
+    write_file, write_pcap, FlowSpec, SizeMix, TraceConfig, TraceError, TraceGen,
+};
 
 fn config() -> TraceConfig {
     TraceConfig {
@@ -24,6 +26,7 @@ fn config() -> TraceConfig {
             udp_share: 0.5,
             ..FlowSpec::default()
         },
+        ..TraceConfig::default()
     }
 }
 
@@ -121,4 +124,91 @@ fn bad_config_and_bad_path() {
     ));
     let e = write_pcap(&config(), &temp("no/such/dir/x.pcap"), CaptureFormat::Pcap);
     assert!(matches!(e, Err(TraceError::Capture(_))), "{e:?}");
+}
+
+/// What the runtime's CaptureWriter makes of a trace.
+fn via_capture_writer(c: &TraceConfig, format: CaptureFormat) -> Vec<u8> {
+    let mut w = CaptureWriter::to_vec(format, c.port_count().unwrap());
+    TraceGen::new(c.clone())
+        .unwrap()
+        .write_capture(&mut w)
+        .unwrap();
+    w.finish().unwrap().unwrap()
+}
+
+/// The same trace written one packet at a time through `CaptureWriter::write`.
+fn packet_by_packet(c: &TraceConfig, format: CaptureFormat) -> Vec<u8> {
+    let mut w = CaptureWriter::to_vec(format, c.port_count().unwrap());
+    for p in TraceGen::new(c.clone()).unwrap() {
+        w.write_input(&p).unwrap();
+    }
+    w.finish().unwrap().unwrap()
+}
+
+#[test]
+fn in_place_writing_matches_packet_by_packet_writing_byte_for_byte() {
+    let imix = TraceConfig {
+        sizes: SizeMix::Imix,
+        zipf_s: 1.1,
+        ..config()
+    };
+    // Odd frame lengths exercise pcapng's padding.
+    let odd = TraceConfig {
+        sizes: "65:1,66:1,67:1,68:1,1517:1".parse().unwrap(),
+        rate_bps: Some(10_000_000_000),
+        ..config()
+    };
+    // A trace bigger than the writer's 1 MiB output buffer: several flushes.
+    let big = TraceConfig {
+        packets: 40_000,
+        ..config()
+    };
+    for c in [config(), imix, odd, big] {
+        for format in [CaptureFormat::Pcap, CaptureFormat::PcapNg] {
+            let want = packet_by_packet(&c, format);
+            let got = via_capture_writer(&c, format);
+            assert_eq!(got.len(), want.len(), "{format}");
+            assert!(got == want, "{format}: bytes differ");
+            // And through a file.
+            let path = temp(&format!("fast.{format}"));
+            assert_eq!(write_pcap(&c, &path, format).unwrap(), c.packets);
+            let file = std::fs::read(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            assert!(file == want, "{format}: file differs");
+        }
+    }
+}
+
+#[test]
+fn write_file_keeps_the_callers_statistics() {
+    let c = config();
+    let mut gen = TraceGen::new(c.clone()).unwrap().with_stats();
+    let path = temp("stats.pcapng");
+    assert_eq!(
+        write_file(&mut gen, &path, CaptureFormat::PcapNg).unwrap(),
+        3_000
+    );
+    std::fs::remove_file(&path).unwrap();
+    let s = gen.stats().unwrap();
+    assert_eq!(s.packets, 3_000);
+    assert_eq!(s.frame_bytes, 3_000 * 124);
+}
+
+#[test]
+fn classic_pcap_refuses_timestamps_past_2106() {
+    let c = TraceConfig {
+        start_ns: (u64::from(u32::MAX) + 1) * 1_000_000_000,
+        packets: 10,
+        ..config()
+    };
+    let path = temp("late.pcap");
+    let e = write_pcap(&c, &path, CaptureFormat::Pcap).unwrap_err();
+    assert!(e.to_string().contains("pcapng"), "{e}");
+    assert!(!path.exists(), "refused before creating the file");
+    // pcapng has 64-bit timestamps.
+    let path = temp("late.pcapng");
+    assert_eq!(write_pcap(&c, &path, CaptureFormat::PcapNg).unwrap(), 10);
+    let recs = records(CaptureReader::open(&path).unwrap());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(recs[0].time_ns, c.start_ns);
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use maestro_runtime::InputPacket;
-use maestro_trafficgen::{Cidr, FlowSpec, TraceConfig, TraceGen};
+use maestro_trafficgen::{Cidr, FlowSpec, SizeMix, TraceConfig, TraceGen};
 use proptest::prelude::*;
 
 fn small(seed: u64) -> TraceConfig {
@@ -209,7 +209,8 @@ fn prefix() -> impl Strategy<Value = Cidr> {
         })
 }
 
-fn config() -> impl Strategy<Value = TraceConfig> {
+/// The first cut's knobs.
+fn base_config() -> impl Strategy<Value = TraceConfig> {
     (
         (1u32..150, 0.0f64..=1.0, prefix(), prefix()),
         any::<u64>(),
@@ -220,8 +221,7 @@ fn config() -> impl Strategy<Value = TraceConfig> {
         prop_oneof![Just(0.0), 0.0f64..=1.0, Just(1.0)],
         (0u16..4, 0u16..4),
     )
-        .prop_filter_map(
-            "valid config",
+        .prop_map(
             |(
                 (count, udp_share, src, dst),
                 seed,
@@ -231,23 +231,63 @@ fn config() -> impl Strategy<Value = TraceConfig> {
                 start_ns,
                 reply_ratio,
                 (lan, wan),
-            )| {
-                let c = TraceConfig {
-                    flows: FlowSpec {
-                        count,
-                        udp_share,
-                        src_prefix: src,
-                        dst_prefix: dst,
-                    },
-                    seed,
-                    packets,
-                    frame_size,
-                    rate_pps,
-                    start_ns,
-                    reply_ratio,
-                    lan_port: lan,
-                    wan_port: wan,
+            )| TraceConfig {
+                flows: FlowSpec {
+                    count,
+                    udp_share,
+                    src_prefix: src,
+                    dst_prefix: dst,
+                },
+                seed,
+                packets,
+                frame_size,
+                rate_pps,
+                start_ns,
+                reply_ratio,
+                lan_port: lan,
+                wan_port: wan,
+                ..TraceConfig::default()
+            },
+        )
+}
+
+fn size_mix() -> impl Strategy<Value = SizeMix> {
+    prop_oneof![
+        Just(SizeMix::Fixed),
+        Just(SizeMix::Imix),
+        prop::collection::vec((64u16..=1518, 0u64..5), 1..6).prop_map(SizeMix::Weighted),
+    ]
+}
+
+/// Every knob, churn and keep-alives included; the expiry and churn are scaled to what
+/// the rate allows, so most draws are valid.
+fn config() -> impl Strategy<Value = TraceConfig> {
+    (
+        base_config(),
+        prop_oneof![Just(0.0), 0.0f64..=2.0],
+        size_mix(),
+        prop_oneof![Just(None), (1_000_000u64..200_000_000_000).prop_map(Some)],
+        prop_oneof![Just(0u64), 0u64..20_000_000_000],
+        prop_oneof![Just(None), (1.0f64..4.0).prop_map(Some)],
+        prop_oneof![Just(0.0), 0.0f64..1.0],
+    )
+        .prop_filter_map(
+            "valid config",
+            |(base, zipf_s, sizes, rate_bps, reply_delay_ns, expiry_factor, churn_share)| {
+                let mut c = TraceConfig {
+                    zipf_s,
+                    sizes,
+                    rate_bps,
+                    reply_delay_ns,
+                    ..base
                 };
+                if let Some(factor) = expiry_factor {
+                    // The shortest valid expiry, times 1..4.
+                    let need = 8.0 * f64::from(c.flows.count) / c.min_rate_pps() * 1e9;
+                    c.expiry_ns = Some((need * factor).ceil().max(1.0) as u64);
+                    let max_fpm = c.min_rate_pps() * 60.0 / 4.0;
+                    c.churn_fpm = (max_fpm * churn_share) as u64;
+                }
                 c.validate().is_ok().then_some(c)
             },
         )
@@ -262,13 +302,34 @@ proptest! {
         let st = common::check(&config, &pkts);
         prop_assert!(st.is_ok(), "{}", st.unwrap_err());
         let st = st.unwrap();
-        prop_assert!(st.flows.len() <= config.flows.count as usize);
         if config.reply_ratio == 0.0 {
             prop_assert_eq!(st.replies, 0);
         }
-        if config.reply_ratio == 1.0 {
+        if config.reply_ratio == 1.0 && config.reply_delay_ns == 0 && config.expiry_ns.is_none() {
             prop_assert_eq!(st.replies, st.repeat_packets);
         }
+        if config.expiry_ns.is_some() {
+            // Keep-alives: no active flow is ever silent past the expiry.
+            prop_assert_eq!(st.gaps_over_expiry, 0, "max gap {}", st.max_gap);
+        }
+        if config.churn_fpm == 0 {
+            prop_assert!(st.flows.len() <= config.flows.count as usize);
+        }
+        // The generator's own statistics agree with the frames.
+        let gs = TraceGen::new(config.clone()).unwrap().with_stats();
+        let mut gs = gs;
+        let mut buf = Vec::new();
+        while gs.next_into(&mut buf).is_some() {}
+        let s = gs.stats().unwrap();
+        prop_assert_eq!(s.packets, pkts.len() as u64);
+        prop_assert_eq!(s.replies, st.replies);
+        prop_assert_eq!(s.flows, st.flows.len() as u64);
+        prop_assert_eq!(s.max_gap_ns, st.max_gap);
+        prop_assert_eq!(s.gaps_over_expiry, st.gaps_over_expiry);
+        prop_assert_eq!(s.sizes, st.sizes.iter().map(|(&k, &v)| (k, v)).collect::<Vec<_>>());
+        let mut top = st.sorted_counts();
+        top.truncate(maestro_trafficgen::TOP_FLOWS);
+        prop_assert_eq!(s.top_flows, top);
         // Determinism.
         prop_assert_eq!(&gen(&config), &pkts);
     }

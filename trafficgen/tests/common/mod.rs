@@ -1,13 +1,14 @@
 //! Shared trace checker: parses every frame with etherparse and checks every property the
-//! generator promises, returning what it saw.
+//! generator promises, returning what it saw. Independent of the generator's own
+//! statistics: everything here is measured from the frames.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use maestro_runtime::InputPacket;
-use maestro_trafficgen::{host_mac, is_usable_unicast, nf_mac, Cidr, TraceConfig};
+use maestro_trafficgen::{host_mac, is_usable_unicast, nf_mac, wire_bits, Cidr, TraceConfig};
 
 /// (src, dst, sport, dport, proto) as read from a frame.
 pub type Tuple = (Ipv4Addr, Ipv4Addr, u16, u16, u8);
@@ -24,18 +25,32 @@ pub struct Stats {
     pub replies: u64,
     /// Packets of already-seen flows (the ones that could have been replies).
     pub repeat_packets: u64,
+    /// Packets per flow (both directions), by forward tuple.
+    pub counts: HashMap<Tuple, u64>,
+    /// Time of each flow's first packet.
+    pub first_seen: HashMap<Tuple, u64>,
+    /// Packets per frame size (FCS included).
+    pub sizes: BTreeMap<u16, u64>,
+    /// Longest silence between consecutive packets of one flow (either direction).
+    pub max_gap: u64,
+    /// Silences longer than the config's expiry.
+    pub gaps_over_expiry: u64,
+    /// Shortest time from a flow's first packet to one of its replies.
+    pub min_reply_delay: Option<u64>,
+}
+
+impl Stats {
+    /// Packet counts per flow, heaviest first.
+    pub fn sorted_counts(&self) -> Vec<u64> {
+        let mut c: Vec<u64> = self.counts.values().copied().collect();
+        c.sort_unstable_by(|a, b| b.cmp(a));
+        c
+    }
 }
 
 /// Parses a frame, checking Ethernet/IPv4/UDP-or-TCP layout, both checksums and the
-/// length; returns its tuple.
-pub fn parse(frame: &[u8], config: &TraceConfig) -> Result<Tuple, String> {
-    if frame.len() != usize::from(config.frame_size) - 4 {
-        return Err(format!(
-            "length {} for frame_size {}",
-            frame.len(),
-            config.frame_size
-        ));
-    }
+/// lengths; returns its tuple.
+pub fn parse(frame: &[u8]) -> Result<Tuple, String> {
     let p = SlicedPacket::from_ethernet(frame).map_err(|e| format!("etherparse: {e}"))?;
     let Some(NetSlice::Ipv4(ip)) = &p.net else {
         return Err("not IPv4".into());
@@ -107,7 +122,10 @@ fn usable_in(a: Ipv4Addr, prefix: &Cidr) -> bool {
 /// Checks every promised property of `packets` (generated from `config`).
 pub fn check(config: &TraceConfig, packets: &[InputPacket]) -> Result<Stats, String> {
     let mut st = Stats::default();
-    let mut seen: HashMap<Tuple, ()> = HashMap::new();
+    // Forward tuple -> (first packet time, last packet time).
+    let mut seen: HashMap<Tuple, (u64, u64)> = HashMap::new();
+    let sizes: HashSet<u16> = config.size_weights().iter().map(|&(s, _)| s).collect();
+    let expiry = config.expiry_ns.unwrap_or(u64::MAX);
     if packets.len() as u64 != config.packets {
         return Err(format!(
             "{} packets, wanted {}",
@@ -115,22 +133,33 @@ pub fn check(config: &TraceConfig, packets: &[InputPacket]) -> Result<Stats, Str
             config.packets
         ));
     }
+    // Bits on the wire so far, for rate_bps timestamps.
+    let mut bits: u128 = 0;
     for (i, p) in packets.iter().enumerate() {
         let ctx = |m: String| format!("packet {i}: {m}");
-        let want_t = config
-            .time_of(i as u64)
-            .ok_or_else(|| ctx("time overflow".into()))?;
+        let want_t = match config.rate_bps {
+            None => config
+                .time_of(i as u64)
+                .ok_or_else(|| ctx("time overflow".into()))?,
+            Some(bps) => {
+                let t = u128::from(config.start_ns) + bits * 1_000_000_000 / u128::from(bps);
+                u64::try_from(t).map_err(|_| ctx("time overflow".into()))?
+            }
+        };
         if p.time_ns != want_t {
             return Err(ctx(format!("time {} != {}", p.time_ns, want_t)));
         }
-        if i > 0 && p.time_ns < packets[i - 1].time_ns {
-            return Err(ctx("time went backwards".into()));
+        let size = u16::try_from(p.data.len() + 4).map_err(|_| ctx("huge frame".into()))?;
+        if !sizes.contains(&size) {
+            return Err(ctx(format!("frame size {size} not in the size mix")));
         }
-        let t = parse(&p.data, config).map_err(ctx)?;
+        bits += u128::from(wire_bits(size));
+        *st.sizes.entry(size).or_default() += 1;
+        let t = parse(&p.data).map_err(ctx)?;
         if p.data[..6] != nf_mac(p.port) || p.data[6..12] != host_mac(p.port) {
             return Err(ctx("MACs do not match the port".into()));
         }
-        if p.port == config.lan_port {
+        let fwd = if p.port == config.lan_port {
             if !seen.contains_key(&t) {
                 if seen.contains_key(&reverse(t)) {
                     return Err(ctx("LAN packet with a known flow's reversed tuple".into()));
@@ -144,21 +173,57 @@ pub fn check(config: &TraceConfig, packets: &[InputPacket]) -> Result<Stats, Str
                 if t.2 < 1024 || t.3 == 0 {
                     return Err(ctx(format!("ports {t:?}")));
                 }
-                seen.insert(t, ());
+                seen.insert(t, (p.time_ns, p.time_ns));
                 st.flows.insert(t);
+                st.first_seen.insert(t, p.time_ns);
                 st.udp_flows += usize::from(t.4 == 17);
             } else {
                 st.repeat_packets += 1;
             }
+            t
         } else if p.port == config.wan_port {
-            if !seen.contains_key(&reverse(t)) {
+            let f = reverse(t);
+            let Some(&(first, _)) = seen.get(&f) else {
                 return Err(ctx(format!("reply {t:?} before its flow's first packet")));
+            };
+            let delay = p.time_ns - first;
+            if delay < config.reply_delay_ns {
+                return Err(ctx(format!(
+                    "reply {delay} ns after its flow's first packet, before the \
+                     {} ns delay",
+                    config.reply_delay_ns
+                )));
             }
+            st.min_reply_delay = Some(st.min_reply_delay.map_or(delay, |d| d.min(delay)));
             st.replies += 1;
             st.repeat_packets += 1;
+            f
         } else {
             return Err(ctx(format!("unexpected port {}", p.port)));
-        }
+        };
+        let entry = seen.get_mut(&fwd).expect("inserted above");
+        let gap = p.time_ns - entry.1;
+        st.max_gap = st.max_gap.max(gap);
+        st.gaps_over_expiry += u64::from(gap > expiry);
+        entry.1 = p.time_ns;
+        *st.counts.entry(fwd).or_default() += 1;
     }
     Ok(st)
+}
+
+/// Least-squares slope of ln(count) over ln(rank) for the leading ranks with at least
+/// `min_count` packets (heaviest first).
+pub fn slope(sorted: &[u64], min_count: u64) -> (f64, usize) {
+    let ranks = sorted.iter().take_while(|&&c| c >= min_count).count();
+    let pts: Vec<(f64, f64)> = sorted[..ranks]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (((i + 1) as f64).ln(), (c as f64).ln()))
+        .collect();
+    let n = ranks as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    (sxy / sxx, ranks)
 }

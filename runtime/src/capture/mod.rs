@@ -9,25 +9,22 @@
 //! So we frame records and blocks ourselves (which also bounds what a corrupt length
 //! can make us read), let the crate decode them, and convert timestamps ourselves.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::pcapng::blocks::section_header::SectionHeaderBlock;
 use pcap_file::pcapng::{Block, PcapNgParser, PcapNgWriter};
-use pcap_file::{DataLink, Endianness, TsResolution};
+use pcap_file::{Endianness, TsResolution};
 use thiserror::Error;
 
 use crate::trace::InputPacket;
@@ -1266,212 +1263,5 @@ fn interface_port(id: u32) -> Result<u16, String> {
 // Writer
 // ---------------------------------------------------------------------------------------
 
-/// Where a writer's bytes go.
-enum Sink {
-    File(BufWriter<File>),
-    Mem(Vec<u8>),
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::File(f) => f.write(buf),
-            Sink::Mem(v) => v.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::File(f) => f.flush(),
-            Sink::Mem(_) => Ok(()),
-        }
-    }
-}
-
-enum WriterKind {
-    Pcap(PcapWriter<Sink>),
-    PcapNg(PcapNgWriter<Sink>),
-    /// The headers could not be written (only conceivable for `to_vec`).
-    Failed(String),
-}
-
-/// A streaming capture writer. Classic pcap: nanosecond magic, Ethernet link type,
-/// no ports (they are not representable). pcapng: one interface per port, named
-/// `port0`, `port1`… with nanosecond `if_tsresol`, and each packet on its port's
-/// interface, so reading it back with `--device-map auto` restores the ports.
-pub struct CaptureWriter {
-    path: PathBuf,
-    ports: u16,
-    kind: WriterKind,
-}
-
-impl fmt::Debug for CaptureWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureWriter")
-            .field("path", &self.path)
-            .field("ports", &self.ports)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CaptureWriter {
-    /// Creates (truncates) `path`; pcapng gets one interface per port, nanosecond resolution.
-    pub fn create(path: &Path, format: CaptureFormat, ports: u16) -> Result<Self, CaptureError> {
-        let file = File::create(path).map_err(|source| CaptureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::build(
-            path.to_path_buf(),
-            format,
-            ports,
-            Sink::File(BufWriter::new(file)),
-        )
-    }
-
-    /// An in-memory writer, for tests; [`finish`](Self::finish) returns the bytes.
-    pub fn to_vec(format: CaptureFormat, ports: u16) -> Self {
-        let path = PathBuf::from("<memory>");
-        match Self::build(path.clone(), format, ports, Sink::Mem(Vec::new())) {
-            Ok(w) => w,
-            // Writing headers into a Vec cannot fail; should it, every call says why.
-            Err(e) => CaptureWriter {
-                path,
-                ports,
-                kind: WriterKind::Failed(e.to_string()),
-            },
-        }
-    }
-
-    fn build(
-        path: PathBuf,
-        format: CaptureFormat,
-        ports: u16,
-        sink: Sink,
-    ) -> Result<Self, CaptureError> {
-        let werr = |path: &Path, e: pcap_file::PcapError| CaptureError::Write {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let kind = match format {
-            CaptureFormat::Pcap => {
-                let header = PcapHeader {
-                    version_major: 2,
-                    version_minor: 4,
-                    ts_correction: 0,
-                    ts_accuracy: 0,
-                    snaplen: MAX_CAPLEN,
-                    datalink: DataLink::ETHERNET,
-                    ts_resolution: TsResolution::NanoSecond,
-                    endianness: Endianness::Little,
-                };
-                WriterKind::Pcap(PcapWriter::with_header(sink, header).map_err(|e| werr(&path, e))?)
-            }
-            CaptureFormat::PcapNg => {
-                let section = SectionHeaderBlock {
-                    endianness: Endianness::Little,
-                    ..Default::default()
-                };
-                let mut w =
-                    PcapNgWriter::with_section_header(sink, section).map_err(|e| werr(&path, e))?;
-                for port in 0..ports {
-                    let idb = InterfaceDescriptionBlock {
-                        linktype: DataLink::ETHERNET,
-                        snaplen: MAX_CAPLEN,
-                        options: vec![
-                            InterfaceDescriptionOption::IfName(Cow::Owned(format!("port{port}"))),
-                            InterfaceDescriptionOption::IfTsResol(9),
-                        ],
-                    };
-                    w.write_pcapng_block(idb).map_err(|e| werr(&path, e))?;
-                }
-                WriterKind::PcapNg(w)
-            }
-        };
-        Ok(CaptureWriter { path, ports, kind })
-    }
-
-    pub fn ports(&self) -> u16 {
-        self.ports
-    }
-
-    /// Appends one packet seen on `port` at `time_ns`.
-    pub fn write(&mut self, port: u16, time_ns: u64, data: &[u8]) -> Result<(), CaptureError> {
-        if port >= self.ports {
-            return Err(CaptureError::PortOutOfRange {
-                path: self.path.clone(),
-                port,
-                ports: self.ports,
-            });
-        }
-        let len = u32::try_from(data.len())
-            .ok()
-            .filter(|l| *l <= MAX_CAPLEN)
-            .ok_or_else(|| CaptureError::Write {
-                path: self.path.clone(),
-                reason: format!(
-                    "a {}-byte packet is longer than the {MAX_CAPLEN}-byte snap length",
-                    data.len()
-                ),
-            })?;
-        let timestamp = Duration::from_nanos(time_ns);
-        let res = match &mut self.kind {
-            WriterKind::Pcap(w) => w
-                .write_packet(&PcapPacket::new(timestamp, len, data))
-                .map(|_| ()),
-            WriterKind::PcapNg(w) => w
-                .write_pcapng_block(EnhancedPacketBlock {
-                    interface_id: u32::from(port),
-                    timestamp,
-                    original_len: len,
-                    data: Cow::Borrowed(data),
-                    options: vec![],
-                })
-                .map(|_| ()),
-            WriterKind::Failed(reason) => {
-                return Err(CaptureError::Write {
-                    path: self.path.clone(),
-                    reason: reason.clone(),
-                })
-            }
-        };
-        res.map_err(|e| CaptureError::Write {
-            path: self.path.clone(),
-            reason: match e {
-                pcap_file::PcapError::InvalidField(f) if f.contains("timestamp") => format!(
-                    "timestamp {time_ns} ns does not fit a classic pcap (seconds past 2106); write pcapng instead"
-                ),
-                other => other.to_string(),
-            },
-        })
-    }
-
-    /// Appends an NF input packet.
-    pub fn write_input(&mut self, p: &InputPacket) -> Result<(), CaptureError> {
-        self.write(p.port, p.time_ns, &p.data)
-    }
-
-    /// Flushes the file; returns the bytes of a [`to_vec`](Self::to_vec) writer.
-    pub fn finish(self) -> Result<Option<Vec<u8>>, CaptureError> {
-        let sink = match self.kind {
-            WriterKind::Pcap(w) => w.into_writer(),
-            WriterKind::PcapNg(w) => w.into_inner(),
-            WriterKind::Failed(reason) => {
-                return Err(CaptureError::Write {
-                    path: self.path,
-                    reason,
-                })
-            }
-        };
-        match sink {
-            Sink::Mem(v) => Ok(Some(v)),
-            Sink::File(mut f) => {
-                f.flush().map_err(|source| CaptureError::Io {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                Ok(None)
-            }
-        }
-    }
-}
+mod writer;
+pub use writer::CaptureWriter;
