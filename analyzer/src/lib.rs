@@ -6,11 +6,13 @@
 //! is defined in `docs/nf-language.md`.
 
 pub mod lang;
+pub mod sym;
 
 pub use lang::diag::{Diagnostic, LoadError, SourceFile, Span};
 pub use lang::ir::*;
 pub use lang::ops::Builtin;
 pub use lang::types::{IntTy, RecordDef, RecordId, Type, Value};
+pub use sym::{analyze, analyze_with, Analysis, AnalysisError, AnalyzeOptions, PacketClass};
 
 use lang::diag::FileId;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 //! reference interpreter over a capture) and `trafficgen` (synthetic traces). Exit codes:
 //! 0 success, 1 a failure of the job itself, 2 a usage or input error.
 
+mod analyze;
 mod run;
 mod trafficgen;
 
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// Generate a synthetic trace (uniform flows; skew and churn come later).
     Trafficgen(trafficgen::TrafficgenArgs),
+    /// Analyse an NF: every path, the state it touches, sharding constraints and verdicts.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// An error that is the user's to fix (bad input, bad usage): exit code 2.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Check(args) => run::check(args),
         Command::Run(args) => run::run(args),
         Command::Trafficgen(args) => trafficgen::trafficgen(args),
+        Command::Analyze(args) => analyze::analyze(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
