@@ -29,7 +29,7 @@ enum Command {
     Check(run::CheckArgs),
     /// Run an NF through the reference interpreter over a capture.
     Run(run::RunArgs),
-    /// Generate a synthetic trace (uniform flows; skew and churn come later).
+    /// Generate a synthetic trace (flows, replies, Zipf skew, churn, size mixes).
     Trafficgen(trafficgen::TrafficgenArgs),
     /// Analyse an NF: every path, the state it touches, sharding constraints and verdicts.
     Analyze(analyze::AnalyzeArgs),
