@@ -11,11 +11,13 @@
 //!   checksum recomputation.
 //! - [`capture`]: pcap/pcapng reading and writing, and the rule that gives each captured
 //!   packet its input port.
+//! - [`rss`]: the Toeplitz hash and RETA lookup exactly as NICs compute them.
 //! - [`trace`]: the input packet and observation types every stage of maestro speaks.
 
 pub mod capture;
 pub mod hash;
 pub mod packet;
+pub mod rss;
 pub mod state;
 pub mod trace;
 

@@ -1,0 +1,92 @@
+//! How evenly a configuration spreads flows over cores: `max / mean` packets per core,
+//! judged on uniform flows and on flows whose addresses sit in two /16 prefixes (what a
+//! real site looks like; uniform traffic hides keys that ignore low address bits).
+
+use maestro_runtime::rss::{HashInput, Reta, Toeplitz};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::RssConfig;
+
+/// A flow as seen on one port: `(src, dst, sport, dport)`.
+pub type Flow = (u32, u32, u16, u16);
+
+/// Traffic models for [`flows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    /// Addresses and ports uniform over their whole ranges.
+    Uniform,
+    /// Sources uniform in 10.1.0.0/16, destinations uniform in 192.168.0.0/16, ports
+    /// uniform.
+    TwoPrefixes,
+}
+
+impl Traffic {
+    pub fn name(self) -> &'static str {
+        match self {
+            Traffic::Uniform => "uniform",
+            Traffic::TwoPrefixes => "two-/16",
+        }
+    }
+}
+
+/// `n` flows of the model, seeded.
+pub fn flows(model: Traffic, n: usize, seed: u64) -> Vec<Flow> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| match model {
+            Traffic::Uniform => (rng.gen(), rng.gen(), rng.gen(), rng.gen()),
+            Traffic::TwoPrefixes => (
+                0x0a01_0000 | u32::from(rng.gen::<u16>()),
+                0xc0a8_0000 | u32::from(rng.gen::<u16>()),
+                rng.gen(),
+                rng.gen(),
+            ),
+        })
+        .collect()
+}
+
+/// Flows per core when `flows` arrive on port index `port` (IPv4 TCP/UDP hash).
+pub fn per_core(cfg: &RssConfig, port: usize, flows: &[Flow]) -> Vec<usize> {
+    let mut counts = vec![0usize; cfg.cores];
+    let (Some(p), Ok(reta)) = (cfg.ports.get(port), Reta::new(cfg.reta.clone())) else {
+        return counts;
+    };
+    let Ok(t) = Toeplitz::new(&p.key) else {
+        return counts;
+    };
+    for &(s, d, sp, dp) in flows {
+        let h = t.hash_unchecked(HashInput::ipv4(s.into(), d.into(), sp, dp, true).as_bytes());
+        if let Some(c) = counts.get_mut(reta.queue(h) as usize) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// `max / mean` of per-core counts (1.0 is perfect).
+pub fn imbalance(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    if total == 0 || counts.is_empty() {
+        return 1.0;
+    }
+    let mean = total as f64 / counts.len() as f64;
+    *counts.iter().max().unwrap_or(&0) as f64 / mean
+}
+
+/// The worst imbalance over the NF's constrained ports (all ports when none is).
+pub fn worst_imbalance(cfg: &RssConfig, model: Traffic, n: usize, seed: u64) -> f64 {
+    let fl = flows(model, n, seed);
+    let constrained: Vec<usize> = (0..cfg.ports.len())
+        .filter(|&i| cfg.ports[i].constrained)
+        .collect();
+    let ports = if constrained.is_empty() {
+        (0..cfg.ports.len()).collect()
+    } else {
+        constrained
+    };
+    ports
+        .into_iter()
+        .map(|i| imbalance(&per_core(cfg, i, &fl)))
+        .fold(1.0, f64::max)
+}
