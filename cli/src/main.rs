@@ -5,6 +5,8 @@
 //! 0 success, 1 a failure of the job itself, 2 a usage or input error.
 
 mod analyze;
+mod generate;
+mod rss;
 mod run;
 mod trafficgen;
 
@@ -33,6 +35,10 @@ enum Command {
     Trafficgen(trafficgen::TrafficgenArgs),
     /// Analyse an NF: every path, the state it touches, sharding constraints and verdicts.
     Analyze(analyze::AnalyzeArgs),
+    /// Solve RSS keys, hash types and RETA for an NF (or `rss hash`: one Toeplitz hash).
+    Rss(rss::RssArgs),
+    /// Generate a standalone Rust crate implementing an NF (`--strategy seq`).
+    Generate(generate::GenerateArgs),
 }
 
 /// An error that is the user's to fix (bad input, bad usage): exit code 2.
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Trafficgen(args) => trafficgen::trafficgen(args),
         Command::Analyze(args) => analyze::analyze(args),
+        Command::Rss(args) => rss::rss(args),
+        Command::Generate(args) => generate::generate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,397 @@
+//! Helpers shared by every generated NF.
+//!
+//! The generator emits this file once per generated crate as `crate::support` (it is
+//! `maestro_generator::SUPPORT_SOURCE`), so generated NFs depend only on
+//! `maestro-runtime` and the code below is not repeated per NF. Every helper mirrors one
+//! rule of the reference interpreter (`interpreter/src/lib.rs`) bit for bit.
+
+use maestro_runtime::hash::StructHasher;
+use maestro_runtime::packet::{PacketMut, PacketView, ParseMode};
+use maestro_runtime::state::DChain;
+use maestro_runtime::Observation;
+
+/// What a path of `process` ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Drop,
+    Flood,
+    Forward(u16),
+}
+
+/// Header writes of the current path, applied when the packet leaves (dropped packets
+/// are never copied). Reads of a written field see the written value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Writes {
+    pub any: bool,
+    pub eth_dst: Option<[u8; 6]>,
+    pub eth_src: Option<[u8; 6]>,
+    pub ip_src: Option<u32>,
+    pub ip_dst: Option<u32>,
+    pub ip_ttl: Option<u8>,
+    pub ip_tos: Option<u8>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+impl Writes {
+    pub fn set_eth_dst(&mut self, v: [u8; 6]) {
+        self.any = true;
+        self.eth_dst = Some(v);
+    }
+    pub fn set_eth_src(&mut self, v: [u8; 6]) {
+        self.any = true;
+        self.eth_src = Some(v);
+    }
+    pub fn set_ip_src(&mut self, v: u32) {
+        self.any = true;
+        self.ip_src = Some(v);
+    }
+    pub fn set_ip_dst(&mut self, v: u32) {
+        self.any = true;
+        self.ip_dst = Some(v);
+    }
+    pub fn set_ip_ttl(&mut self, v: u8) {
+        self.any = true;
+        self.ip_ttl = Some(v);
+    }
+    pub fn set_ip_tos(&mut self, v: u8) {
+        self.any = true;
+        self.ip_tos = Some(v);
+    }
+    pub fn set_l4_sport(&mut self, v: u16) {
+        self.any = true;
+        self.sport = Some(v);
+    }
+    pub fn set_l4_dport(&mut self, v: u16) {
+        self.any = true;
+        self.dport = Some(v);
+    }
+
+    pub fn eth_dst(&self, v: &PacketView) -> [u8; 6] {
+        self.eth_dst.unwrap_or_else(|| v.eth_dst())
+    }
+    pub fn eth_src(&self, v: &PacketView) -> [u8; 6] {
+        self.eth_src.unwrap_or_else(|| v.eth_src())
+    }
+    pub fn ip_src(&self, v: &PacketView) -> u32 {
+        self.ip_src
+            .unwrap_or_else(|| v.ipv4().map_or(0, |i| i.src_u32()))
+    }
+    pub fn ip_dst(&self, v: &PacketView) -> u32 {
+        self.ip_dst
+            .unwrap_or_else(|| v.ipv4().map_or(0, |i| i.dst_u32()))
+    }
+    pub fn ip_ttl(&self, v: &PacketView) -> u8 {
+        self.ip_ttl
+            .unwrap_or_else(|| v.ipv4().map_or(0, |i| i.ttl()))
+    }
+    pub fn ip_tos(&self, v: &PacketView) -> u8 {
+        self.ip_tos
+            .unwrap_or_else(|| v.ipv4().map_or(0, |i| i.tos()))
+    }
+    pub fn l4_sport(&self, v: &PacketView) -> u16 {
+        self.sport
+            .unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.0))
+    }
+    pub fn l4_dport(&self, v: &PacketView) -> u16 {
+        self.dport
+            .unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.1))
+    }
+
+    /// The outgoing frame: the input with the writes applied and checksums fixed.
+    pub fn apply(&self, data: &[u8], mode: ParseMode) -> Vec<u8> {
+        let mut bytes = data.to_vec();
+        if !self.any {
+            return bytes;
+        }
+        let mut p = PacketMut::new(&mut bytes, mode);
+        if let Some(m) = self.eth_dst {
+            p.set_eth_dst(m);
+        }
+        if let Some(m) = self.eth_src {
+            p.set_eth_src(m);
+        }
+        // The setters refuse only without an IPv4/L4 header, which the checker rules out
+        // on every path that writes them.
+        if let Some(a) = self.ip_src {
+            p.set_ip_src(a);
+        }
+        if let Some(a) = self.ip_dst {
+            p.set_ip_dst(a);
+        }
+        if let Some(v) = self.ip_ttl {
+            p.set_ip_ttl(v);
+        }
+        if let Some(v) = self.ip_tos {
+            p.set_ip_tos(v);
+        }
+        if let Some(v) = self.sport {
+            p.set_l4_sport(v);
+        }
+        if let Some(v) = self.dport {
+            p.set_l4_dport(v);
+        }
+        p.finish();
+        bytes
+    }
+}
+
+/// Read-only packet fields (never written by an NF).
+pub fn len(v: &PacketView) -> u16 {
+    v.len().min(u16::MAX as usize) as u16
+}
+pub fn eth_type(v: &PacketView) -> u16 {
+    v.eth_type()
+}
+pub fn ip_proto(v: &PacketView) -> u8 {
+    v.ipv4().map_or(0, |i| i.proto())
+}
+pub fn ip_ihl(v: &PacketView) -> u8 {
+    v.ipv4().map_or(0, |i| i.ihl())
+}
+pub fn ip_len(v: &PacketView) -> u16 {
+    v.ipv4().map_or(0, |i| i.total_len())
+}
+pub fn ip_id(v: &PacketView) -> u16 {
+    v.ipv4().map_or(0, |i| i.id())
+}
+pub fn ip_frag(v: &PacketView) -> u16 {
+    v.ipv4().map_or(0, |i| i.frag())
+}
+
+/// Turns the path's action into the observation.
+pub fn observe(action: Action, data: &[u8], w: &Writes, mode: ParseMode) -> Observation {
+    match action {
+        Action::Drop => Observation::Drop,
+        Action::Flood => Observation::Flood {
+            bytes: w.apply(data, mode),
+        },
+        Action::Forward(port) => Observation::Forward {
+            port,
+            bytes: w.apply(data, mode),
+        },
+    }
+}
+
+/// A run-time fault of the NF (the packet is still processed with the documented
+/// fallback). Same locations and messages as the interpreter's faults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub location: &'static str,
+    pub message: String,
+}
+
+/// Counts faults and keeps the last one; messages are built only when a fault happens.
+#[derive(Clone, Debug, Default)]
+pub struct FaultLog {
+    pub count: u64,
+    pub last: Option<Fault>,
+}
+
+impl FaultLog {
+    pub fn record(&mut self, location: &'static str, message: String) {
+        self.count += 1;
+        self.last = Some(Fault { location, message });
+    }
+
+    /// A state call through an index outside `0..limit`.
+    #[cold]
+    pub fn out_of_range(&mut self, location: &'static str, call: &str, index: u64, limit: u64) {
+        self.record(
+            location,
+            format!("`{call}` with index {index}, outside 0..{limit}"),
+        );
+    }
+}
+
+/// `forward(port)`: the input port means drop (libVig); a port the NF lacks is a fault
+/// and a drop.
+pub fn forward(
+    port: u64,
+    in_port: u16,
+    port_count: u16,
+    faults: &mut FaultLog,
+    location: &'static str,
+) -> Action {
+    if port == in_port as u64 {
+        Action::Drop
+    } else if port >= port_count as u64 {
+        let n = port_count;
+        faults.record(
+            location,
+            format!("forward to port {port}, but the NF has {n} ports (0..{n}); dropped"),
+        );
+        Action::Drop
+    } else {
+        Action::Forward(port as u16)
+    }
+}
+
+/// `dchain.expire()`: frees every index older than the TTL, oldest first; the count.
+pub fn dchain_expire(d: &mut DChain, now: u64, ttl: u64) -> u32 {
+    let threshold = now.saturating_sub(ttl);
+    let mut n = 0u32;
+    while d.expire_one(threshold).is_some() {
+        n = n.saturating_add(1);
+    }
+    n
+}
+
+/// The bits of a MAC address as an integer (for casts).
+pub fn mac_to_u64(m: [u8; 6]) -> u64 {
+    m.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64)
+}
+
+/// The low 48 bits of an integer as a MAC address (for casts).
+pub fn u64_to_mac(x: u64) -> [u8; 6] {
+    let b = x.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+/// Feeds a value to the struct hash as the interpreter's `feed_hash` does: scalars as the
+/// little-endian reading of their network-order bytes, a MAC one byte per word, 64-bit
+/// values high half first, records field by field. `ip4` is a `u32` and `device` a
+/// `u16` in generated code; they hash exactly like those integers.
+pub trait FeedHash {
+    fn feed(&self, h: &mut StructHasher);
+}
+
+impl FeedHash for u8 {
+    fn feed(&self, h: &mut StructHasher) {
+        h.word(*self as u32);
+    }
+}
+impl FeedHash for u16 {
+    fn feed(&self, h: &mut StructHasher) {
+        h.word(self.swap_bytes() as u32);
+    }
+}
+impl FeedHash for u32 {
+    fn feed(&self, h: &mut StructHasher) {
+        h.word(self.swap_bytes());
+    }
+}
+impl FeedHash for u64 {
+    fn feed(&self, h: &mut StructHasher) {
+        h.word(((*self >> 32) as u32).swap_bytes());
+        h.word((*self as u32).swap_bytes());
+    }
+}
+impl FeedHash for i64 {
+    fn feed(&self, h: &mut StructHasher) {
+        (*self as u64).feed(h);
+    }
+}
+impl FeedHash for bool {
+    fn feed(&self, h: &mut StructHasher) {
+        h.word(*self as u32);
+    }
+}
+impl FeedHash for [u8; 6] {
+    fn feed(&self, h: &mut StructHasher) {
+        for b in self {
+            h.word(*b as u32);
+        }
+    }
+}
+
+/// `hash(a, b, ...)` feeds its arguments in order: a tuple feeds its elements in order.
+macro_rules! feed_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: FeedHash),+> FeedHash for ($($t,)+) {
+            fn feed(&self, h: &mut StructHasher) {
+                $(self.$i.feed(h);)+
+            }
+        }
+    };
+}
+feed_tuple!(A 0);
+feed_tuple!(A 0, B 1);
+feed_tuple!(A 0, B 1, C 2);
+feed_tuple!(A 0, B 1, C 2, D 3);
+feed_tuple!(A 0, B 1, C 2, D 3, E 4);
+feed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// The struct hash of a value: what `hash(v)` gives and what sketches are fed with.
+pub fn hash_of<T: FeedHash + ?Sized>(v: &T) -> u32 {
+    let mut h = StructHasher::new();
+    v.feed(&mut h);
+    h.finish()
+}
+
+/// Integer operators whose NF meaning differs from Rust's operators: `x / 0 == 0`,
+/// `x % 0 == x` (eBPF), shift amounts modulo the width, `mul_div` exact and saturating.
+pub trait NfInt: Copy {
+    fn nf_div(self, y: Self) -> Self;
+    fn nf_rem(self, y: Self) -> Self;
+    fn nf_shl(self, y: u64) -> Self;
+    fn nf_shr(self, y: u64) -> Self;
+    fn nf_mul_div(self, b: Self, c: Self) -> Self;
+}
+
+macro_rules! nf_uint {
+    ($($t:ty),+) => {$(
+        impl NfInt for $t {
+            #[inline]
+            fn nf_div(self, y: Self) -> Self {
+                if y == 0 { 0 } else { self / y }
+            }
+            #[inline]
+            fn nf_rem(self, y: Self) -> Self {
+                if y == 0 { self } else { self % y }
+            }
+            #[inline]
+            fn nf_shl(self, y: u64) -> Self {
+                self.wrapping_shl((y % <$t>::BITS as u64) as u32)
+            }
+            #[inline]
+            fn nf_shr(self, y: u64) -> Self {
+                self.wrapping_shr((y % <$t>::BITS as u64) as u32)
+            }
+            #[inline]
+            fn nf_mul_div(self, b: Self, c: Self) -> Self {
+                if c == 0 {
+                    return 0;
+                }
+                let q = (self as u128) * (b as u128) / (c as u128);
+                q.min(<$t>::MAX as u128) as $t
+            }
+        }
+    )+};
+}
+nf_uint!(u8, u16, u32, u64);
+
+impl NfInt for i64 {
+    #[inline]
+    fn nf_div(self, y: Self) -> Self {
+        if y == 0 {
+            0
+        } else {
+            self.wrapping_div(y)
+        }
+    }
+    #[inline]
+    fn nf_rem(self, y: Self) -> Self {
+        if y == 0 {
+            self
+        } else {
+            self.wrapping_rem(y)
+        }
+    }
+    #[inline]
+    fn nf_shl(self, y: u64) -> Self {
+        self.wrapping_shl((y % 64) as u32)
+    }
+    #[inline]
+    fn nf_shr(self, y: u64) -> Self {
+        self.wrapping_shr((y % 64) as u32)
+    }
+    #[inline]
+    fn nf_mul_div(self, b: Self, c: Self) -> Self {
+        if c == 0 {
+            return 0;
+        }
+        let q = (self as i128) * (b as i128) / (c as i128);
+        q.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    }
+}
