@@ -13,6 +13,25 @@ pub fn nf_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
+/// The real captures in `../shared/pcaps/` (beside the checkout), sorted; `None`, with a
+/// message saying what is missing, when that folder is absent, so tests can skip.
+pub fn shared_pcaps() -> Option<Vec<PathBuf>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "skipping: {} is absent (the shared reference captures sit beside the checkout)",
+            dir.display()
+        );
+        return None;
+    };
+    let mut pcaps: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    pcaps.sort();
+    Some(pcaps)
+}
+
 /// Builders and a driver for scenario tests: real frames (built with etherparse) fed to
 /// the reference interpreter one at a time.
 pub mod testkit {

@@ -3,7 +3,7 @@
 use maestro_analyzer::parse_and_check;
 use proptest::prelude::*;
 
-const FW: &str = include_str!("../../interpreter/tests/fw_example.nf");
+const FW: &str = include_str!("../../docs/examples/fw.nf");
 
 /// Tokens of the language (and a few of other languages) to build plausible soups.
 const VOCAB: &[&str] = &[

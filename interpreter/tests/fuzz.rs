@@ -6,7 +6,7 @@ use maestro_interpreter::{InputPacket, InterpOptions, Interpreter};
 use maestro_runtime::packet::ParseMode;
 use proptest::prelude::*;
 
-const FW: &str = include_str!("fw_example.nf");
+const FW: &str = include_str!("../../docs/examples/fw.nf");
 
 /// Every state kind, driven by packet bytes (including out-of-range indexes).
 const SINK: &str = r#"

@@ -2,33 +2,12 @@
 //! without a panic, with every record accounted for: one observation per packet, and
 //! no refused records in these well-formed captures.
 
-use std::path::PathBuf;
-
 use maestro_interpreter::{InterpOptions, Interpreter};
+use maestro_nfs::shared_pcaps;
 use maestro_nfs::testkit::Nf;
 use maestro_runtime::capture::{CaptureItem, CaptureReader, DeviceMap, PortAssigner};
 use maestro_runtime::packet::ParseMode;
 use maestro_runtime::{InputPacket, Observation};
-
-fn shared_pcaps() -> Option<Vec<PathBuf>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(_) => {
-            eprintln!(
-                "skipping: {} is absent (the shared reference captures sit beside the checkout)",
-                dir.display()
-            );
-            return None;
-        }
-    };
-    let mut pcaps: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    pcaps.sort();
-    Some(pcaps)
-}
 
 #[test]
 fn every_nf_replays_every_shared_capture() {

@@ -3,6 +3,7 @@
 //! tables fill and entries expire), odd and random frames, and every shared capture.
 //! Fault counts must match too.
 
+use maestro_nfs::shared_pcaps;
 use std::path::PathBuf;
 
 use maestro_generated_tests::{make, VARIANTS};
@@ -165,23 +166,6 @@ fn every_generated_variant_matches_the_interpreter_on_odd_frames() {
             assert_equivalent(nf, variant, mode, "odd frames", &odd);
         }
     }
-}
-
-fn shared_pcaps() -> Option<Vec<PathBuf>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pcaps");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!(
-            "skipping: {} is absent (the shared reference captures sit beside the checkout)",
-            dir.display()
-        );
-        return None;
-    };
-    let mut pcaps: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    pcaps.sort();
-    Some(pcaps)
 }
 
 #[test]
