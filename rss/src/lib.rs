@@ -202,20 +202,6 @@ struct Problem {
     pairs: Vec<Pair>,
 }
 
-fn device_of(a: &Analysis, port: u16) -> String {
-    let names: Vec<&str> =
-        a.nf.devices
-            .iter()
-            .filter(|d| d.port == port)
-            .map(|d| d.name.as_str())
-            .collect();
-    if names.is_empty() {
-        format!("port {port}")
-    } else {
-        names.join("/")
-    }
-}
-
 fn describe(p: &PairConstraint) -> String {
     let eqs: Vec<String> = p
         .equalities
@@ -248,7 +234,7 @@ fn describe(p: &PairConstraint) -> String {
 }
 
 fn problem(a: &Analysis, opts: &SolveOptions) -> Result<Problem, SolveError> {
-    let ports: Vec<(u16, String)> = (0..a.nf.ports).map(|p| (p, device_of(a, p))).collect();
+    let ports: Vec<(u16, String)> = (0..a.nf.ports).map(|p| (p, a.nf.device_name(p))).collect();
     let mut allowed = vec![None; ports.len()];
     let mut rss_types = vec![
         vec![

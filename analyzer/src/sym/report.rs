@@ -46,6 +46,23 @@ pub struct NfInfo {
     pub devices: Vec<DeviceInfo>,
 }
 
+impl NfInfo {
+    /// The device name(s) of a port (`lan`, `lan/wan` when both are bound to it, `port 3`).
+    pub fn device_name(&self, port: u16) -> String {
+        let names: Vec<&str> = self
+            .devices
+            .iter()
+            .filter(|d| d.port == port)
+            .map(|d| d.name.as_str())
+            .collect();
+        if names.is_empty() {
+            format!("port {port}")
+        } else {
+            names.join("/")
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     pub name: String,
