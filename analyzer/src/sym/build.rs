@@ -11,17 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The device name(s) of a port (`lan`, `lan/wan` when both are bound to it, `port 3`).
 pub fn device_name(prog: &NfProgram, port: u16) -> String {
-    let names: Vec<&str> = prog
-        .devices
-        .iter()
-        .filter(|d| d.port == port)
-        .map(|d| d.name.as_str())
-        .collect();
-    if names.is_empty() {
-        format!("port {port}")
-    } else {
-        names.join("/")
-    }
+    super::report::device_label(prog.devices.iter().map(|d| (d.name.as_str(), d.port)), port)
 }
 
 fn is_expiry(m: Method) -> bool {

@@ -49,17 +49,20 @@ pub struct NfInfo {
 impl NfInfo {
     /// The device name(s) of a port (`lan`, `lan/wan` when both are bound to it, `port 3`).
     pub fn device_name(&self, port: u16) -> String {
-        let names: Vec<&str> = self
-            .devices
-            .iter()
-            .filter(|d| d.port == port)
-            .map(|d| d.name.as_str())
-            .collect();
-        if names.is_empty() {
-            format!("port {port}")
-        } else {
-            names.join("/")
-        }
+        device_label(self.devices.iter().map(|d| (d.name.as_str(), d.port)), port)
+    }
+}
+
+/// The name(s) of the devices bound to `port`, joined by `/`, or `port N` when none is.
+pub fn device_label<'a>(devices: impl Iterator<Item = (&'a str, u16)>, port: u16) -> String {
+    let names: Vec<&str> = devices
+        .filter(|&(_, p)| p == port)
+        .map(|(name, _)| name)
+        .collect();
+    if names.is_empty() {
+        format!("port {port}")
+    } else {
+        names.join("/")
     }
 }
 
