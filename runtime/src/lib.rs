@@ -15,6 +15,7 @@
 //! - [`trace`]: the input packet and observation types every stage of maestro speaks.
 
 pub mod capture;
+pub mod exec;
 pub mod hash;
 pub mod packet;
 pub mod rss;
