@@ -3,8 +3,24 @@
 //!
 //! - [`nf`]: the contract generated code implements ([`GeneratedNf`]) and the small types
 //!   it shares with the executors.
+//! - [`nic`]: the NIC model: hash types, Toeplitz, RETA, exactly as the hardware steers.
+//! - [`engine`]: the executors (seq, sn, locks, tm) on pinned threads or under a
+//!   deterministic seeded schedule, with per-packet records (core, commit order).
+//! - [`lock`]: the big-reader lock of the `locks` strategy.
+//! - [`rtm`]: Intel RTM detection and transactions for the `tm` strategy.
+//! - [`wire`]: the binary packet and record files between the checker and generated
+//!   binaries.
+//! - [`rename`]: the input renaming hook for NFs that write values they chose (NAT ports).
+//! - [`driver`]: the `main` of every generated binary.
 
+pub mod driver;
+pub mod engine;
+pub mod lock;
 pub mod nf;
+pub mod nic;
+pub mod rename;
+pub mod rtm;
+pub mod wire;
 
 pub use nf::{
     shard_capacity, AccessLog, GeneratedNf, NeedsWrite, Refresh, RefreshLog, RenamedField,
