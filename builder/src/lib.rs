@@ -1,0 +1,345 @@
+//! Builds generated NF crates, cached.
+//!
+//! `maestro run --strategy` and `maestro verify` run the generated code itself, so they
+//! compile it first. A build is keyed by a digest of every file of the generated crate
+//! (which covers the NF, its config, the generator version and any mutant option) and of
+//! the runtime's sources at the time this crate was compiled, so an unchanged NF is never
+//! rebuilt and a changed runtime always is. All builds share one cargo target directory
+//! in the cache, so the runtime and its dependencies compile once.
+//!
+//! Layout of the cache (`$MAESTRO_CACHE`, else `$XDG_CACHE_HOME/maestro`, else
+//! `~/.cache/maestro`):
+//! - `builds/<package>-<key>/`: the crate sources, and once built the binary and `built.ok`;
+//! - `target/`: the shared cargo target directory;
+//! - `staging/`: crates being written.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Digest of the runtime sources this crate was compiled with.
+pub const RUNTIME_DIGEST: &str = env!("MAESTRO_RUNTIME_DIGEST");
+
+/// Why a generated crate could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "cannot use the build cache at {path}: {source} (set MAESTRO_CACHE to a writable folder)"
+    )]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the generated crate: {0}")]
+    Write(String),
+    #[error(
+        "cannot start cargo ({cargo}): {source}; is the Rust toolchain installed and on PATH?"
+    )]
+    Cargo {
+        cargo: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the generated crate in {dir} does not compile (a generator bug; please report it with this output):\n{output}")]
+    Compile { dir: PathBuf, output: String },
+    #[error("cargo built {dir} but the binary {binary} is missing")]
+    NoBinary { dir: PathBuf, binary: PathBuf },
+}
+
+/// A built generated crate.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The executable (a copy private to this build).
+    pub binary: PathBuf,
+    /// The crate's folder in the cache.
+    pub crate_dir: PathBuf,
+    /// Whether the build came from the cache.
+    pub cached: bool,
+    /// The cache key.
+    pub key: String,
+}
+
+/// Builds generated crates into a cache.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    cache: PathBuf,
+    progress: bool,
+}
+
+impl Builder {
+    /// A builder over `cache`, or the default cache folder.
+    pub fn new(cache: Option<PathBuf>) -> Builder {
+        Builder {
+            cache: cache.unwrap_or_else(default_cache),
+            progress: true,
+        }
+    }
+
+    /// Turns the compile progress display (on stderr, only on a terminal) on or off.
+    pub fn with_progress(mut self, on: bool) -> Builder {
+        self.progress = on;
+        self
+    }
+
+    /// The cache folder.
+    pub fn cache(&self) -> &Path {
+        &self.cache
+    }
+
+    /// The runtime crate that generated crates depend on (this checkout's `runtime/`).
+    pub fn runtime_dir() -> PathBuf {
+        PathBuf::from(env!("MAESTRO_RUNTIME_DIR"))
+    }
+
+    /// Writes a crate with `write` (into an empty folder it is given), then returns its
+    /// built `package` binary: from the cache when an identical crate was built before.
+    pub fn build<F>(&self, package: &str, write: F) -> Result<Built, BuildError>
+    where
+        F: FnOnce(&Path) -> Result<(), String>,
+    {
+        let staging_root = self.cache.join("staging");
+        let staging = staging_root.join(format!("{package}-{}-{}", std::process::id(), nanos()));
+        create_dir(&staging)?;
+        write(&staging).map_err(BuildError::Write)?;
+        let key = digest_dir(&staging).map_err(|source| BuildError::Cache {
+            path: staging.clone(),
+            source,
+        })?;
+        let dir = self.cache.join("builds").join(format!("{package}-{key}"));
+        let binary = dir.join(package);
+        if dir.join("built.ok").is_file() && binary.is_file() {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Ok(Built {
+                binary,
+                crate_dir: dir,
+                cached: true,
+                key,
+            });
+        }
+        create_dir(&self.cache.join("builds"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if std::fs::rename(&staging, &dir).is_err() {
+            // Another maestro moved the same crate in first; build over its copy.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        self.cargo_build(&dir, package)?;
+        let target = self.cache.join("target");
+        let built = target.join("release").join(package);
+        if !built.is_file() {
+            return Err(BuildError::NoBinary { dir, binary: built });
+        }
+        std::fs::copy(&built, &binary).map_err(|source| BuildError::Cache {
+            path: binary.clone(),
+            source,
+        })?;
+        std::fs::write(dir.join("built.ok"), RUNTIME_DIGEST).map_err(|source| {
+            BuildError::Cache {
+                path: dir.join("built.ok"),
+                source,
+            }
+        })?;
+        Ok(Built {
+            binary,
+            crate_dir: dir,
+            cached: false,
+            key,
+        })
+    }
+
+    /// `cargo build --release --offline` with a progress line per compiled crate.
+    fn cargo_build(&self, dir: &Path, package: &str) -> Result<(), BuildError> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut child = Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "--offline",
+                "--message-format",
+                "json-render-diagnostics",
+            ])
+            .arg("--manifest-path")
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", self.cache.join("target"))
+            // The generated crate must not inherit flags meant for maestro's own build.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| BuildError::Cargo {
+                cargo: cargo.clone(),
+                source,
+            })?;
+        let bar = self.progress_bar(package);
+        let mut stderr = child.stderr.take().expect("piped");
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut rendered = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                match msg["reason"].as_str() {
+                    Some("compiler-artifact") => {
+                        if let Some(name) = msg["target"]["name"].as_str() {
+                            bar.inc(1);
+                            bar.set_message(format!("compiled {name}"));
+                        }
+                    }
+                    Some("compiler-message") => {
+                        if let Some(text) = msg["message"]["rendered"].as_str() {
+                            rendered.push_str(text);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let status = child.wait().map_err(|source| BuildError::Cargo {
+            cargo: cargo.clone(),
+            source,
+        })?;
+        bar.finish_and_clear();
+        let stderr = err_reader.join().unwrap_or_default();
+        if !status.success() {
+            return Err(BuildError::Compile {
+                dir: dir.to_path_buf(),
+                output: format!("{rendered}{stderr}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn progress_bar(&self, package: &str) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} building {prefix} ({pos} crates) {msg} [{elapsed}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(package.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+}
+
+fn default_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MAESTRO_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("maestro");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache").join("maestro");
+    }
+    std::env::temp_dir().join("maestro-cache")
+}
+
+fn create_dir(path: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(path).map_err(|source| BuildError::Cache {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Digest of every file under `dir` (relative names and contents) and of the runtime.
+fn digest_dir(dir: &Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut h = DefaultHasher::new();
+    RUNTIME_DIGEST.hash(&mut h);
+    for f in &files {
+        f.strip_prefix(dir).unwrap_or(f).hash(&mut h);
+        std::fs::read(f)?.hash(&mut h);
+    }
+    Ok(format!("{:016x}", h.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_hello(dir: &Path, text: &str) -> Result<(), String> {
+        std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[package]\nname = \"hello-gen\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("src/main.rs"),
+            format!("fn main() {{ println!(\"{text}\"); }}\n"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn builds_once_then_hits_the_cache_and_rebuilds_on_change() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let b = Builder::new(Some(cache.path().to_path_buf())).with_progress(false);
+        let first = b
+            .build("hello-gen", |d| write_hello(d, "one"))
+            .expect("builds");
+        assert!(!first.cached);
+        let out = Command::new(&first.binary).output().expect("runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one");
+        let again = b
+            .build("hello-gen", |d| write_hello(d, "one"))
+            .expect("cached");
+        assert!(again.cached);
+        assert_eq!(again.key, first.key);
+        let changed = b
+            .build("hello-gen", |d| write_hello(d, "two"))
+            .expect("rebuilds");
+        assert!(!changed.cached);
+        assert_ne!(changed.key, first.key);
+        let out = Command::new(&changed.binary).output().expect("runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "two");
+        // The first binary is a private copy: still the old program.
+        let out = Command::new(&first.binary).output().expect("runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one");
+    }
+
+    #[test]
+    fn a_crate_that_does_not_compile_is_reported_with_cargo_output() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let b = Builder::new(Some(cache.path().to_path_buf())).with_progress(false);
+        let err = b
+            .build("hello-gen", |d| write_hello(d, "\"); let x: u8 = \"no"))
+            .expect_err("does not compile");
+        let text = err.to_string();
+        assert!(text.contains("does not compile"), "{text}");
+        assert!(text.contains("error"), "{text}");
+    }
+}
