@@ -13,6 +13,7 @@ pub use lang::ir::*;
 pub use lang::ops::Builtin;
 pub use lang::types::{IntTy, RecordDef, RecordId, Type, Value};
 pub use sym::{analyze, analyze_with, Analysis, AnalysisError, AnalyzeOptions, PacketClass};
+pub use sym::paths::{Decision, PathSet, PathTrace};
 
 use lang::diag::FileId;
 use std::path::{Path, PathBuf};

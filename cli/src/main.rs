@@ -6,9 +6,11 @@
 
 mod analyze;
 mod generate;
+mod generated;
 mod rss;
 mod run;
 mod trafficgen;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -37,8 +39,12 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Solve RSS keys, hash types and RETA for an NF (or `rss hash`: one Toeplitz hash).
     Rss(rss::RssArgs),
-    /// Generate a standalone Rust crate implementing an NF (`--strategy seq`).
+    /// Generate a standalone Rust crate implementing an NF (every strategy; `--strategy`
+    /// picks the binary's default).
     Generate(generate::GenerateArgs),
+    /// Check the generated parallel versions against the sequential NF: captures,
+    /// adversarial traffic, mutants; every divergence classified and minimized.
+    Verify(verify::VerifyArgs),
 }
 
 /// An error that is the user's to fix (bad input, bad usage): exit code 2.
@@ -83,6 +89,10 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::analyze(args),
         Command::Rss(args) => rss::rss(args),
         Command::Generate(args) => generate::generate(args),
+        Command::Verify(args) => match verify::verify(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! `maestro rss`: solve an NF's RSS configuration (keys, hash types, RETA) and export it,
-//! or (`maestro rss hash`) compute one Toeplitz hash and RETA index by hand.
+//! optionally rebalance the RETA for a capture (`--balance`) and prove co-location with
+//! Z3 (`--prove`); or (`maestro rss hash`) compute one Toeplitz hash and RETA index by hand.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use maestro_analyzer::{AnalysisError, AnalyzeOptions};
-use maestro_rss::{export, solve, SolveOptions};
+use maestro_rss::{balance, export, solve, z3check, Engine, SolveOptions};
+use maestro_runtime::capture::{DeviceMap, DEVICE_MAP_HELP};
 use maestro_runtime::rss::{HashInput, Reta, Toeplitz};
 
 use crate::{diagnostics_error, input_error};
@@ -43,6 +45,30 @@ pub struct RssArgs {
     /// Hash TCP/UDP only, as Maestro does (ICMP and fragments then all reach one core).
     #[arg(long)]
     pub tcp_udp_only: bool,
+    /// Solver: `gf2` (Gaussian elimination, default) or `z3` (Z3 bit-vector encoding).
+    #[arg(long, value_enum, default_value_t = EngineArg::Gf2)]
+    pub engine: EngineArg,
+    /// Random key sets drawn; the best spread is kept (stops early at the best possible).
+    #[arg(long, default_value_t = 32)]
+    pub samples: usize,
+    /// Rebalance the RETA for this capture (pcap/pcapng): packets per RETA bucket under
+    /// the solved keys, buckets assigned greedily to the least-loaded core. All ports keep
+    /// one table, so co-location holds. The report goes to stderr and into the JSON.
+    #[arg(long, value_name = "CAPTURE")]
+    pub balance: Option<PathBuf>,
+    /// With --balance: how captured packets get their input port.
+    #[arg(long, default_value = "auto", long_help = DEVICE_MAP_HELP)]
+    pub device_map: String,
+    /// Prove with Z3 that every constrained pair reaches one core under the final keys
+    /// and RETA (printed to stderr); a counterexample makes the command fail (exit 1).
+    #[arg(long)]
+    pub prove: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    Gf2,
+    Z3,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,13 +191,54 @@ pub fn rss(args: RssArgs) -> Result<()> {
         seed: args.seed,
         hash_bits: args.full_hash.then_some(32),
         all_classes: !args.tcp_udp_only,
-        ..SolveOptions::default()
+        samples: args.samples,
+        engine: match args.engine {
+            EngineArg::Gf2 => Engine::Gf2,
+            EngineArg::Z3 => Engine::Z3,
+        },
     };
-    let cfg = solve(&analysis, &opts).map_err(input_error)?;
+    let mut cfg = solve(&analysis, &opts).map_err(input_error)?;
+    if let Some(capture) = &args.balance {
+        let map: DeviceMap = args
+            .device_map
+            .parse()
+            .map_err(|e| input_error(anyhow::anyhow!("--device-map {}: {e}", args.device_map)))?;
+        let (lan, wan) = balance::lan_wan(&analysis);
+        let sample = balance::read_capture(capture, map, lan, wan, analysis.nf.ports)
+            .map_err(input_error)?;
+        let r = balance::balance(&mut cfg, &sample).map_err(input_error)?;
+        eprintln!(
+            "balance: {}: {} records, {} packets counted, {} refused; {} of {} RETA buckets hit, the largest holds {} packets",
+            r.capture,
+            r.records,
+            r.packets,
+            r.refused,
+            r.buckets_hit,
+            cfg.reta.len(),
+            r.largest_bucket
+        );
+        for ex in &r.refused_examples {
+            eprintln!("balance: refused {ex}");
+        }
+        eprintln!(
+            "balance: imbalance (max/mean packets per core over {} cores) {:.3} -> {:.3}",
+            cfg.cores, r.imbalance_before, r.imbalance_after
+        );
+    }
+    let mut failed = 0;
+    if args.prove {
+        for p in z3check::prove(&analysis, &cfg).map_err(anyhow::Error::new)? {
+            eprintln!("prove: {p}");
+            failed += usize::from(p.counterexample.is_some());
+        }
+    }
     match args.format {
         Format::Json => println!("{}", export::json(&cfg)),
         Format::Dpdk => print!("{}", export::dpdk(&cfg)),
         Format::Ethtool => print!("{}", export::ethtool(&cfg)),
+    }
+    if failed > 0 {
+        bail!("{failed} constraint(s) have a counterexample: the configuration does not co-locate them");
     }
     Ok(())
 }

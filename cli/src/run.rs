@@ -99,6 +99,35 @@ pub struct RunArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// What runs the NF: `interp`, the reference interpreter (default), or the generated
+    /// code with a strategy: `seq`, `sn` (shared-nothing), `locks`, `tm`. Generated code is
+    /// built on first use and cached (`MAESTRO_CACHE`, default ~/.cache/maestro).
+    #[arg(long, value_enum, default_value = "interp")]
+    pub strategy: RunStrategy,
+    /// Cores for a parallel strategy.
+    #[arg(long, default_value_t = 1)]
+    pub cores: usize,
+    /// RSS configuration (JSON of `maestro rss --format json`); by default it is solved
+    /// from the analysis for `--cores`.
+    #[arg(long)]
+    pub rss: Option<PathBuf>,
+    /// Do not pin worker threads to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunStrategy {
+    /// The reference interpreter.
+    Interp,
+    /// Generated code, sequential.
+    Seq,
+    /// Generated code, shared-nothing (state per core, RSS co-locates).
+    Sn,
+    /// Generated code, shared state behind a speculative big-reader lock.
+    Locks,
+    /// Generated code, hardware transactions (global lock without Intel RTM).
+    Tm,
 }
 
 /// Everything `maestro run` accounts for. Invariant:
@@ -127,6 +156,9 @@ const EXAMPLES: usize = 5;
 
 pub fn run(args: RunArgs) -> Result<()> {
     let program = args.nf.load()?;
+    if args.strategy != RunStrategy::Interp {
+        return crate::generated::run_generated(&program, &args);
+    }
     let device_map: DeviceMap = args
         .device_map
         .parse()

@@ -13,8 +13,10 @@
 //! - [`mutants`]: the built-in known-bad parallelizations the checker must reject.
 
 pub mod adversarial;
+pub mod binary;
 pub mod compare;
 pub mod minimize;
 pub mod mutants;
 pub mod paths;
 pub mod report;
+pub mod verify;

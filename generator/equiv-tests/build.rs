@@ -1,4 +1,4 @@
-//! Generates the sequential implementation of every library NF (with default config and
+//! Generates the implementation of every library NF (with default config and
 //! with small capacities and timeouts, so that tables fill and entries expire in short
 //! traces) into `OUT_DIR`, plus a registry the tests and benchmarks use.
 
@@ -102,10 +102,13 @@ fn main() {
 
     let mut modules = String::new();
     let mut registry = String::from(
-        "/// Every generated variant: (NF, variant, overrides).\npub const VARIANTS: &[(&str, &str, &[(&str, &str)])] = &[\n",
+        "/// A generated variant: (NF, variant, `--set` overrides).\npub type Variant = (&'static str, &'static str, &'static [(&'static str, &'static str)]);\n\n/// Every generated variant.\npub const VARIANTS: &[Variant] = &[\n",
     );
     let mut make = String::from(
-        "/// A fresh generated NF of a variant.\npub fn make(nf: &str, variant: &str, mode: maestro_runtime::packet::ParseMode) -> Option<Box<dyn GeneratedNf>> {\n    match (nf, variant) {\n",
+        "/// A fresh (sequential) generated NF of a variant.\npub fn make(nf: &str, variant: &str, mode: maestro_runtime::packet::ParseMode) -> Option<Box<dyn DynNf>> {\n    match (nf, variant) {\n",
+    );
+    let mut visit = String::from(
+        "/// Calls `v.visit::<N>` for every variant, with its concrete generated type.\npub fn visit_all<V: Visitor>(v: &mut V) {\n",
     );
     for (nf, variant, sets) in VARIANTS {
         let overrides: Vec<(String, String)> = sets
@@ -125,12 +128,20 @@ fn main() {
         let _ = writeln!(registry, "    ({nf:?}, {variant:?}, &{sets:?}),");
         let _ = writeln!(
             make,
-            "        ({nf:?}, {variant:?}) => Some(Box::new({module}::Nf::with_parse_mode(mode).ok()?)),"
+            "        ({nf:?}, {variant:?}) => Some(Box::new(<{module}::Nf as GeneratedNf>::with_shards(mode, 1).ok()?)),"
+        );
+        let _ = writeln!(
+            visit,
+            "    v.visit::<{module}::Nf>({nf:?}, {variant:?}, &{sets:?});"
         );
     }
     registry.push_str("];\n");
     make.push_str("        _ => None,\n    }\n}\n");
+    visit.push_str("}\n");
     std::fs::write(out.join("modules.rs"), modules).expect("write modules.rs");
-    std::fs::write(out.join("registry.rs"), format!("{registry}\n{make}"))
-        .expect("write registry.rs");
+    std::fs::write(
+        out.join("registry.rs"),
+        format!("{registry}\n{make}\n{visit}"),
+    )
+    .expect("write registry.rs");
 }

@@ -1,10 +1,17 @@
-//! The sequential emitter: one walk over the checked IR, producing unformatted Rust.
+//! The emitter: one walk over the checked IR, producing unformatted Rust.
 //!
 //! Every construct maps to the interpreter's rule for it (`interpreter/src/lib.rs` and
 //! `state.rs`); comments below name the rule where the Rust is not obviously the same.
+//!
+//! The NF's body is emitted twice by the same walk: once as `decide` (`&mut self`, the
+//! NF as written, with key-access instrumentation) and once in *read-only* mode as
+//! `decide_read` (`&self`, for the speculative pass of the `locks` strategy): there
+//! every mutating state call and every fault returns `Err(NeedsWrite)`, expiry checks
+//! with `would_expire` instead of freeing, and refreshes go to the `RefreshLog`.
 
+use crate::info;
 use crate::names;
-use crate::GenError;
+use crate::{GenError, GenOptions};
 use maestro_analyzer::lang::ast::{BinOp, Layer, UnOp};
 use maestro_analyzer::{
     Action, Builtin, ConfigValue, Expr, ExprKind, IntTy, Method, NfProgram, PktField, Span,
@@ -61,23 +68,66 @@ pub struct Emitter<'a> {
     locals: Vec<String>,
     local_read: Vec<bool>,
     local_assigned: Vec<bool>,
+    /// Per state object: split per core by `sn` (see [`info::sharded`]).
+    sharded: Vec<bool>,
+    opts: GenOptions,
+    /// Emitting the read-only pass (`decide_read`).
+    read: bool,
     uses_view: bool,
     uses_now: bool,
     uses_w: bool,
+    uses_log: bool,
+}
+
+/// What a body emission used (to name unused parameters `_x`).
+#[derive(Clone, Copy, Default)]
+struct Uses {
+    view: bool,
+    now: bool,
+    w: bool,
+    log: bool,
 }
 
 type R<T> = Result<T, GenError>;
 
 impl<'a> Emitter<'a> {
-    pub fn new(p: &'a NfProgram) -> R<Emitter<'a>> {
+    pub fn new(p: &'a NfProgram, opts: &GenOptions) -> R<Emitter<'a>> {
         let file = std::path::Path::new(&p.source.name)
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.source.name.clone());
-        let mut types: HashSet<String> = ["Nf", "Option", "Some", "None", "Result", "Ok", "Err"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        // Type names the generated module uses itself (imports and prelude).
+        let mut types: HashSet<String> = [
+            "Nf",
+            "Option",
+            "Some",
+            "None",
+            "Result",
+            "Ok",
+            "Err",
+            "Box",
+            "ExpiringTable",
+            "Map",
+            "Vector",
+            "DChain",
+            "Cht",
+            "CountMinSketch",
+            "BoundedSets",
+            "StateError",
+            "ParseMode",
+            "InputPacket",
+            "Observation",
+            "AccessLog",
+            "GeneratedNf",
+            "NeedsWrite",
+            "Refresh",
+            "RefreshLog",
+            "RenamedField",
+            "StateObjectInfo",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let records = p
             .records
             .iter()
@@ -99,7 +149,7 @@ impl<'a> Emitter<'a> {
             .iter()
             .map(|s| {
                 let n = names::field_name(&s.name);
-                if n == "faults" || n == "mode" {
+                if n == "faults" || n == "mode" || n == "access" {
                     format!("{n}_")
                 } else {
                     n
@@ -136,9 +186,13 @@ impl<'a> Emitter<'a> {
             locals,
             local_read: vec![false; p.locals.len()],
             local_assigned: vec![false; p.locals.len()],
+            sharded: info::sharded(p),
+            opts: opts.clone(),
+            read: false,
             uses_view: false,
             uses_now: false,
             uses_w: false,
+            uses_log: false,
         };
         let body = &p.process;
         e.scan_block(body);
@@ -586,6 +640,16 @@ impl<'a> Emitter<'a> {
 
     // ----- state calls -----
 
+    /// The time expiry uses: `now`, or `now + 1` in the deliberately wrong
+    /// `expiry_off_by_one` variant.
+    fn expiry_now(&self) -> &'static str {
+        if self.opts.expiry_off_by_one {
+            "now.saturating_add(1)"
+        } else {
+            "now"
+        }
+    }
+
     /// A state call as an expression of its result type: `Option<_>` for *opt* calls,
     /// `()` for calls without a result.
     fn call(&mut self, c: &StateCall) -> R<E> {
@@ -599,6 +663,8 @@ impl<'a> Emitter<'a> {
         let s = format!("self.{}", self.states[sid]);
         let what = format!("{}.{}", decl.name, c.method.name());
         let loc = self.loc(c.span);
+        let read = self.read;
+        let obj = format!("{sid}u16 /* {} */", decl.name);
         let mut xs = Vec::new();
         for a in &c.args {
             xs.push(self.expr(a)?);
@@ -618,7 +684,9 @@ impl<'a> Emitter<'a> {
         if needs_now {
             self.uses_now = true;
         }
-        let bind_all = xs.iter().any(|x| x.has_call);
+        if read && matches!(c.method, TableRefresh | DChainRefresh | SketchRefresh) {
+            self.uses_log = true;
+        }
         let arg = |i: usize| -> R<&E> {
             xs.get(i).ok_or_else(|| {
                 self.unsupported(
@@ -628,22 +696,44 @@ impl<'a> Emitter<'a> {
                 )
             })
         };
-        // The limit of index arguments, and the table value type.
+        // The read-only pass: a mutating call is a write attempt. Its arguments are
+        // still evaluated (they may read state, and the locals they use stay used).
+        if read {
+            let result_ty = match c.method {
+                TableAdd | DChainAllocate => Some("Option<u32>"),
+                TableRemove | MapPut | MapErase | DChainFree | SetsInsert => Some("bool"),
+                TableSetValue | VectorSet | SketchTouch | SetsClear => Some("()"),
+                _ => None,
+            };
+            if let Some(t) = result_ty {
+                let args: Vec<String> = xs.iter().map(|x| format!("{}, ", x.code)).collect();
+                return Ok(E {
+                    code: format!("support::write_attempt::<{t}, _>(({}))?", args.concat()),
+                    atom: true,
+                    brace: false,
+                    has_call: true,
+                });
+            }
+        }
+        let bind_all = xs.iter().any(|x| x.has_call);
+        // The index range and the table value type. Sharded objects have per-core
+        // capacities, so the range is the object's own, never the sequential constant.
         let (limit, value_ty) = match &decl.kind {
-            StateKind::Table {
-                capacity, value, ..
-            } => (*capacity as u64, *value),
-            StateKind::Vector { capacity, elem } => (*capacity as u64, Some(*elem)),
-            StateKind::DChain { capacity, .. } => (*capacity as u64, None),
-            StateKind::Sets { sets, .. } => (*sets as u64, None),
-            _ => (0, None),
+            StateKind::Table { value, .. } => (format!("{s}.capacity() as u64"), *value),
+            StateKind::Vector { elem, .. } => (format!("{s}.capacity() as u64"), Some(*elem)),
+            StateKind::DChain { .. } => (format!("{s}.capacity() as u64"), None),
+            StateKind::Sets { .. } => (format!("{s}.sets() as u64"), None),
+            _ => ("0u64".to_string(), None),
         };
         // Key-style calls: the key (and value) inline, or bound first when an argument
         // itself calls state (arguments are evaluated left to right before the call).
-        let keyed = |body: &dyn Fn(&str, &str) -> String| -> R<String> {
+        // `instrument` counts the access per key (in `decide` only: the read pass
+        // serves the `locks` strategy, instrumentation the shared-nothing check).
+        let keyed = |instrument: bool, body: &dyn Fn(&str, &str) -> String| -> R<String> {
             let k = arg(0)?;
             let v = xs.get(1);
-            if bind_all {
+            let instrument = instrument && !read;
+            if bind_all || instrument {
                 let (pat, init) = match v {
                     Some(v) => (
                         "(key, value)".to_string(),
@@ -651,8 +741,15 @@ impl<'a> Emitter<'a> {
                     ),
                     None => ("key".to_string(), k.code.clone()),
                 };
+                let touch = if instrument {
+                    format!(
+                        "if let Some(acc) = self.access.as_mut() {{ acc.touch({obj}, AccessLog::key_of(&key)); }} "
+                    )
+                } else {
+                    String::new()
+                };
                 Ok(format!(
-                    "{{ let {pat} = {init}; {} }}",
+                    "{{ let {pat} = {init}; {touch}{} }}",
                     body("key", "value")
                 ))
             } else {
@@ -661,7 +758,8 @@ impl<'a> Emitter<'a> {
             }
         };
         // Index-style calls: `index` bound as u64 (with the second argument, if any),
-        // checked against the limit; out of range is a fault with the fallback result.
+        // checked against the range; out of range is a fault with the fallback result
+        // (in the read pass: the fault is left to the write pass).
         let indexed = |ok: &str, fallback: Option<&str>| -> R<String> {
             let i = arg(0)?;
             let (pat, init) = match xs.get(1) {
@@ -671,10 +769,17 @@ impl<'a> Emitter<'a> {
                 ),
                 None => ("index".to_string(), format!("{} as u64", i.operand())),
             };
-            let fault = format!("self.faults.out_of_range({loc:?}, {what:?}, index, {limit});");
+            let fault = if read {
+                "return Err(NeedsWrite);".to_string()
+            } else {
+                format!("self.faults.out_of_range({loc:?}, {what:?}, index, {limit});")
+            };
             Ok(match fallback {
-                Some(f) => format!(
+                Some(f) if !read => format!(
                     "{{ let {pat} = {init}; if index < {limit} {{ {ok} }} else {{ {fault} {f} }} }}"
+                ),
+                Some(_) => format!(
+                    "{{ let {pat} = {init}; if index < {limit} {{ {ok} }} else {{ {fault} }} }}"
                 ),
                 None => format!(
                     "{{ let {pat} = {init}; if index < {limit} {{ {ok}; }} else {{ {fault} }} }}"
@@ -688,17 +793,21 @@ impl<'a> Emitter<'a> {
             }
         };
         let vzero = value_default();
+        let now_x = self.expiry_now();
         let code = match (&decl.kind, c.method) {
-            (StateKind::Table { .. }, TableExpire) => format!("{s}.expire(now)"),
-            (StateKind::Table { .. }, TableGet) => keyed(&|k, _| format!("{s}.get(&{k})"))?,
+            (StateKind::Table { .. }, TableExpire) if read => {
+                format!("support::expire_read::<u32>({s}.would_expire({now_x}))?")
+            }
+            (StateKind::Table { .. }, TableExpire) => format!("{s}.expire({now_x})"),
+            (StateKind::Table { .. }, TableGet) => keyed(true, &|k, _| format!("{s}.get(&{k})"))?,
             (StateKind::Table { .. }, TableContains) => {
-                keyed(&|k, _| format!("{s}.contains(&{k})"))?
+                keyed(true, &|k, _| format!("{s}.contains(&{k})"))?
             }
             (StateKind::Table { .. }, TableAdd) => {
                 // `add(k)` on a table with values stores the zero value (the
                 // interpreter's never-written slot).
                 let has_value = xs.len() > 1;
-                keyed(&|k, v| {
+                keyed(true, &|k, v| {
                     let v = if has_value {
                         v.to_string()
                     } else {
@@ -706,6 +815,14 @@ impl<'a> Emitter<'a> {
                     };
                     format!("{s}.add({k}, {v}, now)")
                 })?
+            }
+            (StateKind::Table { .. }, TableRefresh) if read => {
+                indexed(
+                    &format!(
+                        "support::log_refresh(log, {obj}, index as u32, now, {s}.has_index(index as u32))?"
+                    ),
+                    Some("false"),
+                )?
             }
             (StateKind::Table { .. }, TableRefresh) => {
                 indexed(&format!("{s}.refresh(index as u32, now)"), Some("false"))?
@@ -742,15 +859,21 @@ impl<'a> Emitter<'a> {
             (StateKind::Table { value: Some(_), .. }, TableSetValue) => {
                 indexed(&format!("{s}.set_value(index as u32, value)"), None)?
             }
-            (StateKind::Table { .. }, TableRemove) => keyed(&|k, _| format!("{s}.remove(&{k})"))?,
+            (StateKind::Table { .. }, TableRemove) => {
+                keyed(true, &|k, _| format!("{s}.remove(&{k})"))?
+            }
             (StateKind::Table { .. }, TableFull) => format!("{s}.is_full()"),
             (StateKind::Table { .. }, TableSize) => format!("{s}.len()"),
 
-            (StateKind::Map { .. }, MapGet) => keyed(&|k, _| format!("{s}.get(&{k}).copied()"))?,
-            (StateKind::Map { .. }, MapContains) => keyed(&|k, _| format!("{s}.contains(&{k})"))?,
-            (StateKind::Map { .. }, MapPut) => keyed(&|k, v| format!("{s}.put({k}, {v})"))?,
+            (StateKind::Map { .. }, MapGet) => {
+                keyed(true, &|k, _| format!("{s}.get(&{k}).copied()"))?
+            }
+            (StateKind::Map { .. }, MapContains) => {
+                keyed(true, &|k, _| format!("{s}.contains(&{k})"))?
+            }
+            (StateKind::Map { .. }, MapPut) => keyed(true, &|k, v| format!("{s}.put({k}, {v})"))?,
             (StateKind::Map { .. }, MapErase) => {
-                keyed(&|k, _| format!("{s}.erase(&{k}).is_some()"))?
+                keyed(true, &|k, _| format!("{s}.erase(&{k}).is_some()"))?
             }
             (StateKind::Map { .. }, MapSize) => format!("{s}.len()"),
 
@@ -769,6 +892,14 @@ impl<'a> Emitter<'a> {
             }
 
             (StateKind::DChain { .. }, DChainAllocate) => format!("{s}.allocate(now)"),
+            (StateKind::DChain { .. }, DChainRefresh) if read => {
+                indexed(
+                    &format!(
+                        "support::log_refresh(log, {obj}, index as u32, now, {s}.is_allocated(index as u32))?"
+                    ),
+                    Some("false"),
+                )?
+            }
             (StateKind::DChain { .. }, DChainRefresh) => {
                 indexed(&format!("{s}.rejuvenate(index as u32, now)"), Some("false"))?
             }
@@ -779,8 +910,11 @@ impl<'a> Emitter<'a> {
             (StateKind::DChain { .. }, DChainFree) => {
                 indexed(&format!("{s}.free(index as u32)"), Some("false"))?
             }
+            (StateKind::DChain { ttl, .. }, DChainExpire) if read => format!(
+                "support::expire_read::<u32>({s}.would_expire({now_x}.saturating_sub({ttl}u64)))?"
+            ),
             (StateKind::DChain { ttl, .. }, DChainExpire) => {
-                format!("support::dchain_expire(&mut {s}, now, {ttl})")
+                format!("support::dchain_expire(&mut {s}, {now_x}, {ttl})")
             }
 
             (StateKind::Cht { backends, .. }, ChtFind) => {
@@ -799,15 +933,23 @@ impl<'a> Emitter<'a> {
             }
 
             // The sketch is fed with the struct hash of the key.
-            (StateKind::Sketch { .. }, SketchExpire) => format!("{s}.expire(now)"),
+            (StateKind::Sketch { .. }, SketchExpire) if read => {
+                format!("support::expire_read::<()>(support::sketch_would_expire(&{s}, {now_x}))?")
+            }
+            (StateKind::Sketch { .. }, SketchExpire) => format!("{s}.expire({now_x})"),
             (StateKind::Sketch { .. }, SketchOver) => {
-                keyed(&|k, _| format!("{s}.over(support::hash_of(&{k}))"))?
+                keyed(true, &|k, _| format!("{s}.over(support::hash_of(&{k}))"))?
             }
             (StateKind::Sketch { .. }, SketchTouch) => {
-                keyed(&|k, _| format!("{s}.touch(support::hash_of(&{k}), now)"))?
+                keyed(true, &|k, _| format!("{s}.touch(support::hash_of(&{k}), now)"))?
+            }
+            (StateKind::Sketch { .. }, SketchRefresh) if read => {
+                keyed(false, &|k, _| {
+                    format!("support::log_sketch_refresh(log, {obj}, &{s}, support::hash_of(&{k}), now)?")
+                })?
             }
             (StateKind::Sketch { .. }, SketchRefresh) => {
-                keyed(&|k, _| format!("{s}.refresh(support::hash_of(&{k}), now)"))?
+                keyed(true, &|k, _| format!("{s}.refresh(support::hash_of(&{k}), now)"))?
             }
 
             (StateKind::Sets { .. }, SetsClear) => {
@@ -961,16 +1103,31 @@ impl<'a> Emitter<'a> {
                     let _ = writeln!(out, "{};", x.code);
                 }
             }
+            StmtKind::Action(Action::Drop) if self.read => {
+                out.push_str("return Ok(support::Action::Drop);\n")
+            }
             StmtKind::Action(Action::Drop) => out.push_str("return support::Action::Drop;\n"),
+            StmtKind::Action(Action::Flood) if self.read => {
+                out.push_str("return Ok(support::Action::Flood);\n")
+            }
             StmtKind::Action(Action::Flood) => out.push_str("return support::Action::Flood;\n"),
             StmtKind::Action(Action::Forward(e)) => {
                 let x = self.expr(e)?;
-                let _ = writeln!(
-                    out,
-                    "return support::forward({} as u64, packet.port, PORT_COUNT, &mut self.faults, {:?});",
-                    x.operand(),
-                    self.loc(s.span)
-                );
+                if self.read {
+                    // A forward to a missing port is a fault: the write pass records it.
+                    let _ = writeln!(
+                        out,
+                        "return support::forward_read({} as u64, packet.port, PORT_COUNT);",
+                        x.operand(),
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "return support::forward({} as u64, packet.port, PORT_COUNT, &mut self.faults, {:?});",
+                        x.operand(),
+                        self.loc(s.span)
+                    );
+                }
             }
         }
         Ok(())
@@ -978,22 +1135,70 @@ impl<'a> Emitter<'a> {
 
     // ----- the module -----
 
-    pub fn module(mut self) -> R<String> {
+    /// Emits the body of `process` in the current mode; what it used.
+    fn body(&mut self, read: bool) -> R<(String, Uses)> {
+        self.read = read;
+        self.uses_view = false;
+        self.uses_now = false;
+        self.uses_w = false;
+        self.uses_log = false;
         let p = self.p;
         let mut body = String::new();
         self.block(&p.process, &mut body)?;
         if !p.process.iter().any(terminates) {
             // A path without an action drops (the checker rules this out).
-            body.push_str("support::Action::Drop\n");
+            body.push_str(if read {
+                "Ok(support::Action::Drop)\n"
+            } else {
+                "support::Action::Drop\n"
+            });
         }
+        let uses = Uses {
+            view: self.uses_view,
+            now: self.uses_now,
+            w: self.uses_w,
+            log: self.uses_log,
+        };
+        self.read = false;
+        Ok((body, uses))
+    }
+
+    /// `let now` / `let view` at the top of a body, as it uses them.
+    fn prelude(uses: Uses) -> String {
+        let mut o = String::new();
+        if uses.now {
+            o.push_str("let now = packet.time_ns;\n");
+        }
+        if uses.view {
+            o.push_str(
+                "let view = maestro_runtime::packet::PacketView::new(&packet.data, self.mode);\n",
+            );
+        }
+        o
+    }
+
+    pub fn module(mut self) -> R<String> {
+        let p = self.p;
+        let (body, uses) = self.body(false)?;
+        let (read_body, read_uses) = self.body(true)?;
 
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "// The `{}` NF, sequential strategy, generated by maestro from {}: do not edit.\n// {}\n",
+            "// The `{}` NF, generated by maestro from {}: do not edit.\n// {}\n//\n\
+             // One implementation serves every strategy (`maestro_runtime::exec::GeneratedNf`):\n\
+             // `process` runs a packet, `process_read` is the read-only pass of `locks`,\n\
+             // `with_shards` sizes the per-core state of `sn`.{}\n",
             p.name,
             self.file,
-            p.description.replace('\n', " ")
+            p.description.replace('\n', " "),
+            if self.opts.expiry_off_by_one {
+                "\n// MUTANT (expiry_off_by_one): every expiry uses `now + 1`, freeing entries\n\
+                 // exactly at the threshold one nanosecond early. Deliberately wrong: it\n\
+                 // exists for the checker's self-test (`maestro verify --mutants`)."
+            } else {
+                ""
+            }
         );
         let mut used: BTreeSet<&str> = BTreeSet::new();
         for st in &p.states {
@@ -1011,7 +1216,9 @@ impl<'a> Emitter<'a> {
         let list: Vec<&str> = used.into_iter().collect();
         let _ = writeln!(
             o,
-            "use crate::support;\nuse maestro_runtime::packet::ParseMode;\nuse maestro_runtime::state::{{{}}};\nuse maestro_runtime::{{InputPacket, Observation}};\n",
+            "use crate::support;\n\
+             use maestro_runtime::exec::{{AccessLog, GeneratedNf, NeedsWrite, Refresh, RefreshLog, RenamedField, StateObjectInfo}};\n\
+             use maestro_runtime::packet::ParseMode;\nuse maestro_runtime::state::{{{}}};\nuse maestro_runtime::{{InputPacket, Observation}};\n",
             list.join(", ")
         );
 
@@ -1094,9 +1301,20 @@ impl<'a> Emitter<'a> {
         // The NF.
         o.push_str("/// The NF's state; `process` runs one packet.\npub struct Nf {\n");
         let mut inits = String::new();
+        let mut infos = String::new();
+        let mut refreshes: Vec<String> = Vec::new();
         for (i, st) in p.states.iter().enumerate() {
             let f = &self.states[i];
-            let (ty, init) = match &st.kind {
+            let sharded = self.sharded[i];
+            // A sharded object's capacity is its per-core share.
+            let cap = |c: u32| -> String {
+                if sharded {
+                    format!("maestro_runtime::exec::shard_capacity({c}, shards)")
+                } else {
+                    c.to_string()
+                }
+            };
+            let (ty, init, info_cap) = match &st.kind {
                 StateKind::Table {
                     key,
                     value,
@@ -1104,9 +1322,13 @@ impl<'a> Emitter<'a> {
                     ttl,
                 } => {
                     let v = value.map(|v| self.ty(v)).unwrap_or_else(|| "()".into());
+                    refreshes.push(format!(
+                        "{i} => {{ let _ = self.{f}.refresh(refresh.index, refresh.now); }}"
+                    ));
                     (
                         format!("ExpiringTable<{}, {v}>", self.ty(*key)),
-                        format!("ExpiringTable::new({capacity}, {ttl})?"),
+                        format!("ExpiringTable::new({}, {ttl})?", cap(*capacity)),
+                        *capacity,
                     )
                 }
                 StateKind::Map {
@@ -1116,15 +1338,26 @@ impl<'a> Emitter<'a> {
                     ..
                 } => (
                     format!("Map<{}, {}>", self.ty(*key), self.ty(*value)),
-                    format!("Map::new({capacity})?"),
+                    format!("Map::new({})?", cap(*capacity)),
+                    *capacity,
                 ),
                 StateKind::Vector { elem, capacity } => (
                     format!("Vector<{}>", self.ty(*elem)),
-                    format!("Vector::new({capacity})?"),
+                    format!("Vector::new({})?", cap(*capacity)),
+                    *capacity,
                 ),
                 StateKind::DChain { capacity, .. } => {
-                    ("DChain".into(), format!("DChain::new({capacity})?"))
+                    refreshes.push(format!(
+                        "{i} => {{ let _ = self.{f}.rejuvenate(refresh.index, refresh.now); }}"
+                    ));
+                    (
+                        "DChain".into(),
+                        format!("DChain::new({})?", cap(*capacity)),
+                        *capacity,
+                    )
                 }
+                // Replicated in full: its preference rows do not depend on the shard,
+                // and `find` skips backend indexes a shard's table does not have.
                 StateKind::Cht {
                     height,
                     backend_count,
@@ -1132,28 +1365,44 @@ impl<'a> Emitter<'a> {
                 } => (
                     "Cht".into(),
                     format!("Cht::new({height}, {backend_count})?"),
+                    *backend_count,
                 ),
                 StateKind::Sketch {
                     width,
                     ttl,
                     threshold,
                     ..
-                } => (
-                    "CountMinSketch".into(),
-                    format!("CountMinSketch::new({width}, {ttl}, {threshold})?"),
-                ),
+                } => {
+                    // A logged sketch refresh carries the key's struct hash as `index`.
+                    refreshes.push(format!(
+                        "{i} => self.{f}.refresh(refresh.index, refresh.now),"
+                    ));
+                    (
+                        "CountMinSketch".into(),
+                        format!("CountMinSketch::new({width}, {ttl}, {threshold})?"),
+                        *width,
+                    )
+                }
                 StateKind::Sets {
                     elem,
                     sets,
                     per_set,
                 } => (
                     format!("BoundedSets<{}>", self.ty(*elem)),
-                    format!("BoundedSets::new({sets}, {per_set})?"),
+                    format!("BoundedSets::new({}, {per_set})?", cap(*sets)),
+                    *sets,
                 ),
             };
             let _ = writeln!(
                 o,
-                "/// state `{}` ({})\npub {f}: {ty},",
+                "/// state `{}` ({}{})\npub {f}: {ty},",
+                st.name,
+                st.kind.kind_name(),
+                if sharded { ", split per core by `sn`" } else { "" }
+            );
+            let _ = writeln!(
+                infos,
+                "StateObjectInfo {{ name: {:?}, kind: {:?}, capacity: {info_cap}, sharded: {sharded} }},",
                 st.name,
                 st.kind.kind_name()
             );
@@ -1177,12 +1426,17 @@ impl<'a> Emitter<'a> {
                     }
                     let _ = writeln!(
                         inits,
-                        "let mut {f}: {ty} = {init};\n// {} entries from {}",
+                        "let mut {f}: {ty} = {init};\n// {} entries from {}{}",
                         mi.entries.len(),
                         mi.path
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        if sharded {
+                            " (a shard keeps those that fit its capacity)"
+                        } else {
+                            ""
+                        }
                     );
                     for (k, v) in &mi.entries {
                         let k = self.lit(k, *key, st.span)?;
@@ -1195,20 +1449,39 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        o.push_str("faults: support::FaultLog,\nmode: ParseMode,\n}\n\n");
+        o.push_str(
+            "faults: support::FaultLog,\nmode: ParseMode,\n\
+             /// Key-access counts for the shared-nothing check (`None`: off).\n\
+             access: Option<Box<AccessLog>>,\n}\n\n",
+        );
 
         let fields: Vec<String> = self.states.iter().map(|f| format!("{f}, ")).collect();
+        let shards = if self.sharded.iter().any(|&s| s) {
+            "shards"
+        } else {
+            "_shards"
+        };
         let _ = writeln!(
             o,
-            r#"impl Nf {{
+            r#"// `decide` mirrors the NF's paths: a `return` per action, index blocks in
+// conditions, casts spelled out whatever the types.
+#[allow(clippy::needless_return, clippy::unnecessary_cast, clippy::blocks_in_conditions)]
+impl Nf {{
 /// Allocates the state with the strict (Vigor) IPv4 rules.
 pub fn new() -> Result<Nf, StateError> {{
 Nf::with_parse_mode(ParseMode::Strict)
 }}
 
-/// Allocates the state (and fills `map`s from their init files, read at generation).
+/// Allocates the sequential state (and fills `map`s from their init files, read at
+/// generation).
 pub fn with_parse_mode(mode: ParseMode) -> Result<Nf, StateError> {{
-{inits}Ok(Nf {{ {fields}faults: support::FaultLog::default(), mode }})
+Nf::with_shards(mode, 1)
+}}
+
+/// Allocates one of `shards` shared-nothing shards: written objects get
+/// `shard_capacity` of their capacity, the others are replicated in full.
+pub fn with_shards(mode: ParseMode, {shards}: usize) -> Result<Nf, StateError> {{
+{inits}Ok(Nf {{ {fields}faults: support::FaultLog::default(), mode, access: None }})
 }}
 
 /// How many NF faults (out-of-range indexes, forwards to missing ports) happened.
@@ -1227,10 +1500,19 @@ let mut writes = support::Writes::default();
 let action = self.decide(packet, &mut writes);
 support::observe(action, &packet.data, &writes, self.mode)
 }}
+
+/// The read-only pass: `process`'s observation when the packet's path writes no
+/// state (refreshes go to `log`), `Err(NeedsWrite)` at the first write or fault.
+/// Not instrumented: key counts serve the shared-nothing check only.
+pub fn process_read(&self, packet: &InputPacket, log: &mut RefreshLog) -> Result<Observation, NeedsWrite> {{
+let mut writes = support::Writes::default();
+let action = self.decide_read(packet, &mut writes, log)?;
+Ok(support::observe(action, &packet.data, &writes, self.mode))
+}}
 "#,
             fields = fields.concat()
         );
-        let w = if self.uses_w { "w" } else { "_w" };
+        let w = if uses.w { "w" } else { "_w" };
         let _ = writeln!(
             o,
             "/// The NF's `process` block: the action of this packet's path.\n\
@@ -1239,16 +1521,86 @@ support::observe(action, &packet.data, &writes, self.mode)
              #[allow(unused_assignments)]\n\
              fn decide(&mut self, packet: &InputPacket, {w}: &mut support::Writes) -> support::Action {{"
         );
-        if self.uses_now {
-            o.push_str("let now = packet.time_ns;\n");
-        }
-        if self.uses_view {
-            o.push_str(
-                "let view = maestro_runtime::packet::PacketView::new(&packet.data, self.mode);\n",
-            );
-        }
+        o.push_str(&Self::prelude(uses));
         o.push_str(&body);
-        o.push_str("}\n}\n");
+        o.push_str("}\n\n");
+        let w = if read_uses.w { "w" } else { "_w" };
+        let log = if read_uses.log { "log" } else { "_log" };
+        let _ = writeln!(
+            o,
+            "/// `decide` in read-only mode (same paths): writes and faults are `Err(NeedsWrite)`.\n\
+             #[allow(unused_assignments)]\n\
+             fn decide_read(&self, packet: &InputPacket, {w}: &mut support::Writes, {log}: &mut RefreshLog) -> Result<support::Action, NeedsWrite> {{"
+        );
+        o.push_str(&Self::prelude(read_uses));
+        o.push_str(&read_body);
+        o.push_str("}\n}\n\n");
+
+        // The executors' view of the NF.
+        let renamed: Vec<String> = info::renamed_fields(p)
+            .iter()
+            .map(|r| {
+                let ports: Vec<String> = r.in_ports.iter().map(|x| x.to_string()).collect();
+                format!(
+                    "RenamedField {{ out_field: {:?}, in_field: {:?}, in_ports: &[{}] }},",
+                    r.out_field,
+                    r.in_field,
+                    ports.join(", ")
+                )
+            })
+            .collect();
+        let apply = match refreshes.len() {
+            0 => "fn apply_refresh(&mut self, _refresh: &Refresh) {}".to_string(),
+            _ => format!(
+                "fn apply_refresh(&mut self, refresh: &Refresh) {{\n\
+                 // Objects that are never refreshed log nothing.\n\
+                 #[allow(clippy::match_single_binding, clippy::single_match)]\n\
+                 match refresh.object {{\n{}\n_ => {{}}\n}}\n}}",
+                refreshes.join("\n")
+            ),
+        };
+        let _ = writeln!(
+            o,
+            r#"impl GeneratedNf for Nf {{
+const NAME: &'static str = {name:?};
+const STATE: &'static [StateObjectInfo] = &[
+{infos}];
+const PORT_COUNT: u16 = PORT_COUNT;
+const LAN_PORT: u16 = {lan};
+const WAN_PORT: u16 = {wan};
+const RENAMED: &'static [RenamedField] = &[{renamed}];
+
+fn with_shards(mode: ParseMode, shards: usize) -> Result<Nf, StateError> {{
+Nf::with_shards(mode, shards)
+}}
+
+fn process(&mut self, packet: &InputPacket) -> Observation {{
+Nf::process(self, packet)
+}}
+
+fn process_read(&self, packet: &InputPacket, log: &mut RefreshLog) -> Result<Observation, NeedsWrite> {{
+Nf::process_read(self, packet, log)
+}}
+
+{apply}
+
+fn fault_count(&self) -> u64 {{
+self.faults.count
+}}
+
+fn set_instrumented(&mut self, on: bool) {{
+self.access = if on {{ Some(Box::default()) }} else {{ None }};
+}}
+
+fn access_log(&self) -> Option<&AccessLog> {{
+self.access.as_deref()
+}}
+}}"#,
+            name = p.name,
+            lan = p.device_port("lan").unwrap_or(0),
+            wan = p.device_port("wan").unwrap_or(1),
+            renamed = renamed.concat(),
+        );
         Ok(o)
     }
 }
@@ -1272,7 +1624,7 @@ fn tuple_of(parts: &[String]) -> String {
 }
 
 /// Whether every path through the statement ends in an action.
-fn terminates(s: &Stmt) -> bool {
+pub(crate) fn terminates(s: &Stmt) -> bool {
     match &s.kind {
         StmtKind::Action(_) => true,
         StmtKind::If { then, els, .. } | StmtKind::IfLet { then, els, .. } => {

@@ -1,17 +1,25 @@
 //! Code generation: turns a checked [`NfProgram`] into Rust source that runs on
 //! `maestro-runtime` with exactly the reference interpreter's semantics.
 //!
-//! Only the sequential strategy exists so far ([`generate_seq`]). The generated module
-//! holds one `pub struct Nf` whose fields are the NF's state objects with concrete key and
-//! value types (one Rust struct per NF record), config values and devices baked in as
-//! constants, and a `process` method that mirrors the NF's control flow. Helpers shared by
-//! every NF live in [`SUPPORT_SOURCE`], emitted once per crate as `crate::support`.
+//! [`generate`] emits one module per NF that implements
+//! `maestro_runtime::exec::GeneratedNf`: one implementation serves every strategy (the
+//! strategies themselves are runtime code). The module holds one `pub struct Nf` whose
+//! fields are the NF's state objects with concrete key and value types (one Rust struct
+//! per NF record), config values and devices baked in as constants, a `process` method
+//! that mirrors the NF's control flow, its read-only twin `process_read` for the `locks`
+//! strategy, and `with_shards` for the per-core state of `sn`. Helpers shared by every
+//! NF live in [`SUPPORT_SOURCE`], emitted once per crate as `crate::support`.
+//! [`write_crate`] writes a standalone crate around it whose binary is the runtime's
+//! driver.
 //!
 //! Correctness is established by `generator/equiv-tests`, which compiles the generated
 //! code of every library NF and compares it packet by packet with the interpreter.
 
 mod emit;
+mod info;
 mod names;
+
+pub use info::{renamed_fields, sharded, Renamed};
 
 use maestro_analyzer::NfProgram;
 use std::io::Write;
@@ -42,14 +50,28 @@ pub enum GenError {
     },
 }
 
-/// Generates the sequential implementation of one NF as a Rust module.
+/// Code generation switches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenOptions {
+    /// A deliberately wrong variant for the checker's self-test (`maestro verify
+    /// --mutants`): every expiry uses `now + 1`, so entries exactly at the threshold are
+    /// freed one nanosecond early. Never use it for anything else.
+    pub expiry_off_by_one: bool,
+}
+
+/// Generates one NF as a Rust module implementing `maestro_runtime::exec::GeneratedNf`.
 ///
 /// The module expects `crate::support` to be [`SUPPORT_SOURCE`] and a dependency on
 /// `maestro-runtime`. The text is formatted with `rustfmt` when it is on the `PATH`
 /// (otherwise it is indented by a simple brace counter).
-pub fn generate_seq(program: &NfProgram) -> Result<String, GenError> {
-    let raw = emit::Emitter::new(program)?.module()?;
+pub fn generate(program: &NfProgram, options: &GenOptions) -> Result<String, GenError> {
+    let raw = emit::Emitter::new(program, options)?.module()?;
     Ok(format_source(&raw))
+}
+
+/// [`generate`] with the default options (the correct NF).
+pub fn generate_seq(program: &NfProgram) -> Result<String, GenError> {
+    generate(program, &GenOptions::default())
 }
 
 /// Formats Rust source with `rustfmt` if available, else re-indents it.
@@ -102,20 +124,35 @@ fn reindent(src: &str) -> String {
 /// Options of a standalone generated crate.
 #[derive(Clone, Debug)]
 pub struct CrateOptions {
-    /// The package name (`<nf>-seq` by default).
+    /// The package name (`<nf>-<strategy>` by default in `maestro generate`).
     pub package: String,
     /// Path of the `maestro-runtime` crate, as written in the generated `Cargo.toml`.
     pub runtime_path: PathBuf,
+    /// The strategy the binary runs when its command line names none (`seq`, `sn`,
+    /// `locks` or `tm`); every strategy stays available with `--strategy`.
+    pub default_strategy: String,
+    pub gen: GenOptions,
 }
 
-/// Writes a standalone crate: `Cargo.toml`, `src/lib.rs`, `src/nf.rs` (the NF), `src/support.rs`
-/// and `src/main.rs` (replays a pcap through the NF and prints a summary).
-pub fn write_seq_crate(
+/// The strategy names a generated binary accepts.
+pub const STRATEGIES: [&str; 4] = ["seq", "sn", "locks", "tm"];
+
+/// Writes a standalone crate: `Cargo.toml` (a workspace of its own), `src/lib.rs`,
+/// `src/nf.rs` (the NF), `src/support.rs` and `src/main.rs` (the runtime's driver for
+/// this NF, every strategy; the default one from `options`).
+pub fn write_crate(
     program: &NfProgram,
     out: &Path,
     options: &CrateOptions,
 ) -> Result<Vec<PathBuf>, GenError> {
-    let nf = generate_seq(program)?;
+    if !STRATEGIES.contains(&options.default_strategy.as_str()) {
+        return Err(GenError::Unsupported {
+            location: program.source.name.clone(),
+            construct: format!("the default strategy `{}`", options.default_strategy),
+            reason: format!("use one of {}", STRATEGIES.join(", ")),
+        });
+    }
+    let nf = generate(program, &options.gen)?;
     let runtime = options
         .runtime_path
         .display()
@@ -123,21 +160,30 @@ pub fn write_seq_crate(
         .replace('\\', "/");
     let cargo = format!(
         "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\
-         description = \"Sequential implementation of the `{nf}` NF, generated by maestro\"\n\n\
+         description = \"The `{nf}` NF (seq, sn, locks, tm), generated by maestro\"\n\n\
          # A workspace of its own, so the crate builds wherever it is written.\n[workspace]\n\n\
          [dependencies]\nmaestro-runtime = {{ path = \"{runtime}\" }}\n\n\
-         [profile.release]\ndebug = 1\n",
+         [profile.release]\ndebug = 1\ncodegen-units = 1\nlto = \"thin\"\n",
         pkg = options.package,
         nf = program.name,
     );
     let lib = format!(
-        "//! The `{nf}` NF ({desc}), sequential strategy. Generated by `maestro generate`:\n\
-         //! do not edit; regenerate from the NF source instead.\n\n\
+        "//! The `{nf}` NF ({desc}). Generated by `maestro generate`:\n\
+         //! do not edit; regenerate from the NF source instead.{mutant}\n\n\
          pub mod nf;\npub mod support;\n\npub use nf::*;\n",
         nf = program.name,
         desc = program.description.replace('\n', " "),
+        mutant = if options.gen.expiry_off_by_one {
+            "\n//! MUTANT: expiry off by one (see `nf.rs`); for the checker's self-test only."
+        } else {
+            ""
+        }
     );
-    let main = format_source(&main_source(program, &options.package.replace('-', "_")));
+    let main = format_source(&main_source(
+        program,
+        &options.package.replace('-', "_"),
+        &options.default_strategy,
+    ));
     let files = [
         ("Cargo.toml", cargo),
         ("src/lib.rs", lib),
@@ -163,71 +209,42 @@ pub fn write_seq_crate(
     Ok(written)
 }
 
-/// `src/main.rs` of a standalone crate: replays a pcap/pcapng through the NF.
-fn main_source(program: &NfProgram, crate_name: &str) -> String {
-    let lan = program.device_port("lan").unwrap_or(0);
-    let wan = program.device_port("wan").unwrap_or(1);
+/// `src/main.rs` of a standalone crate: the runtime's driver, run for this NF. The
+/// driver has no notion of a default strategy, so `main` inserts `--strategy <default>`
+/// into `run` and `record` command lines that name none.
+fn main_source(program: &NfProgram, crate_name: &str, strategy: &str) -> String {
     format!(
-        r#"//! Replays a capture through the generated `{nf}` NF and prints what it did.
-//! Usage: `{crate_name} CAPTURE` (input ports as `maestro run --device-map auto`).
+        r#"//! The `{nf}` NF as a program: the runtime's driver (`run`, `record`, `info`; see
+//! `--help`). `run` and `record` use the strategy `{strategy}` unless the command line
+//! names one with `--strategy`.
 
-use maestro_runtime::capture::{{CaptureItem, CaptureReader, DeviceMap, PortAssigner}};
-use maestro_runtime::{{InputPacket, Observation}};
 use std::process::ExitCode;
 
+/// The strategy `maestro generate --strategy` chose for this binary.
+const DEFAULT_STRATEGY: &str = "{strategy}";
+
 fn main() -> ExitCode {{
-    let Some(path) = std::env::args_os().nth(1) else {{
-        eprintln!("usage: {crate_name} CAPTURE.pcap[ng]");
-        return ExitCode::from(2);
-    }};
-    let reader = match CaptureReader::open(std::path::Path::new(&path)) {{
-        Ok(r) => r,
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let runs = matches!(args.first().map(String::as_str), Some("run" | "record"));
+    let named = args
+        .iter()
+        .any(|a| a == "--strategy" || a.starts_with("--strategy="));
+    if runs && !named {{
+        args.insert(1, format!("--strategy={{DEFAULT_STRATEGY}}"));
+    }}
+    match maestro_runtime::exec::driver::run_cli::<{crate_name}::Nf>(&args) {{
+        Ok(out) => {{
+            for w in &out.warnings {{
+                eprintln!("warning: {{w}}");
+            }}
+            print!("{{}}", out.stdout);
+            ExitCode::SUCCESS
+        }}
         Err(e) => {{
             eprintln!("error: {{e}}");
-            return ExitCode::from(2);
-        }}
-    }};
-    let mut nf = match {crate_name}::Nf::new() {{
-        Ok(nf) => nf,
-        Err(e) => {{
-            eprintln!("error: cannot allocate the NF state: {{e}}");
-            return ExitCode::FAILURE;
-        }}
-    }};
-    let mut ports = PortAssigner::new(DeviceMap::Auto, {lan}, {wan});
-    let (mut packets, mut forwarded, mut flooded, mut dropped, mut refused) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut clock = 0u64;
-    let start = std::time::Instant::now();
-    for item in reader {{
-        let record = match item {{
-            CaptureItem::Packet(r) => r,
-            CaptureItem::Refused(_) => {{
-                refused += 1;
-                continue;
-            }}
-        }};
-        let port = match ports.assign(&record) {{
-            Ok(p) => p,
-            Err(_) => {{
-                refused += 1;
-                continue;
-            }}
-        }};
-        // The NF's clock never goes back, as in `maestro run`.
-        clock = clock.max(record.time_ns);
-        packets += 1;
-        match nf.process(&InputPacket {{ port, time_ns: clock, data: record.data }}) {{
-            Observation::Drop => dropped += 1,
-            Observation::Forward {{ .. }} => forwarded += 1,
-            Observation::Flood {{ .. }} => flooded += 1,
+            ExitCode::from(e.exit_code())
         }}
     }}
-    let secs = start.elapsed().as_secs_f64();
-    println!("packets {{packets}}, forwarded {{forwarded}}, flooded {{flooded}}, dropped {{dropped}}, refused records {{refused}}, NF faults {{}}", nf.fault_count());
-    if secs > 0.0 {{
-        println!("{{:.3}} Mpps", packets as f64 / secs / 1e6);
-    }}
-    ExitCode::SUCCESS
 }}
 "#,
         nf = program.name,
@@ -258,6 +275,22 @@ mod tests {
             let src = super::generate_seq(&program).expect("generates");
             assert!(src.contains("pub struct Nf"), "{nf}");
             assert!(src.contains("pub fn process"), "{nf}");
+            assert!(src.contains("impl GeneratedNf for Nf"), "{nf}");
+            assert!(!src.contains("MUTANT"), "{nf}");
+            let mutant = super::generate(
+                &program,
+                &super::GenOptions {
+                    expiry_off_by_one: true,
+                },
+            )
+            .expect("generates");
+            assert!(mutant.contains("MUTANT"), "{nf}");
+            // The mutant differs exactly where the NF expires something.
+            assert_eq!(
+                mutant.contains("now.saturating_add(1)"),
+                src.contains(".expire(now)"),
+                "{nf}"
+            );
         }
     }
 

@@ -5,9 +5,10 @@
 //! `maestro-runtime` and the code below is not repeated per NF. Every helper mirrors one
 //! rule of the reference interpreter (`interpreter/src/lib.rs`) bit for bit.
 
+use maestro_runtime::exec::{NeedsWrite, Refresh, RefreshLog};
 use maestro_runtime::hash::StructHasher;
 use maestro_runtime::packet::{PacketMut, PacketView, ParseMode};
-use maestro_runtime::state::DChain;
+use maestro_runtime::state::{CountMinSketch, DChain, SKETCH_ROWS};
 use maestro_runtime::Observation;
 
 /// What a path of `process` ended with.
@@ -225,6 +226,92 @@ pub fn forward(
     } else {
         Action::Forward(port as u16)
     }
+}
+
+/// `forward(port)` in the read-only pass: a forward to a missing port is a fault, which
+/// only the write pass may record.
+#[inline]
+pub fn forward_read(port: u64, in_port: u16, port_count: u16) -> Result<Action, NeedsWrite> {
+    if port == in_port as u64 {
+        Ok(Action::Drop)
+    } else if port >= port_count as u64 {
+        Err(NeedsWrite)
+    } else {
+        Ok(Action::Forward(port as u16))
+    }
+}
+
+/// A mutating state call reached by the read-only pass: the packet needs the write
+/// lock. The arguments are taken so that the pass evaluates them as the write pass does.
+#[cold]
+pub fn write_attempt<T, A>(_args: A) -> Result<T, NeedsWrite> {
+    Err(NeedsWrite)
+}
+
+/// `expire()` in the read-only pass: nothing would be freed at `now`, so it frees
+/// nothing (count 0); otherwise the packet needs the write lock.
+#[inline]
+pub fn expire_read<T: Default>(would_expire: bool) -> Result<T, NeedsWrite> {
+    if would_expire {
+        Err(NeedsWrite)
+    } else {
+        Ok(T::default())
+    }
+}
+
+/// `refresh(i)` in the read-only pass: an allocated index is logged (the writer applies
+/// it before its own packet) and gives `true`; a free one gives `false`, as `refresh`.
+#[inline]
+pub fn log_refresh(
+    log: &mut RefreshLog,
+    object: u16,
+    index: u32,
+    now: u64,
+    allocated: bool,
+) -> Result<bool, NeedsWrite> {
+    if !allocated {
+        return Ok(false);
+    }
+    log.push(Refresh { object, index, now })?;
+    Ok(true)
+}
+
+/// A sketch `refresh(k)` in the read-only pass, logged with the key's struct hash as the
+/// index; nothing to log when none of its cells is present (the refresh is a no-op).
+#[inline]
+pub fn log_sketch_refresh(
+    log: &mut RefreshLog,
+    object: u16,
+    sketch: &CountMinSketch,
+    key_hash: u32,
+    now: u64,
+) -> Result<(), NeedsWrite> {
+    let present = sketch
+        .cells(key_hash)
+        .into_iter()
+        .enumerate()
+        .any(|(r, c)| sketch.cell(r as u32, c).is_some());
+    if present {
+        log.push(Refresh {
+            object,
+            index: key_hash,
+            now,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `sketch.expire(now)` would make a cell absent (a present cell stamped
+/// before `now - ttl`). Scans the present cells: the sketch does not expose its rows'
+/// oldest cells.
+pub fn sketch_would_expire(sketch: &CountMinSketch, now: u64) -> bool {
+    if sketch.present() == 0 {
+        return false;
+    }
+    let threshold = now.saturating_sub(sketch.ttl());
+    (0..SKETCH_ROWS as u32).any(|r| {
+        (0..sketch.width()).any(|c| sketch.cell(r, c).is_some_and(|(_, t)| t < threshold))
+    })
 }
 
 /// `dchain.expire()`: frees every index older than the TTL, oldest first; the count.

@@ -16,8 +16,8 @@ mod state;
 use maestro_analyzer::lang::ast::{BinOp, Layer};
 use maestro_analyzer::lang::ops;
 use maestro_analyzer::{
-    Action, Builtin, ConfigValue, Expr, ExprKind, IntTy, Method, NfProgram, PktField, Span,
-    StateCall, Stmt, StmtKind, Value,
+    Action, Builtin, ConfigValue, Decision, Expr, ExprKind, IntTy, Method, NfProgram, PathTrace,
+    PktField, Span, StateCall, Stmt, StmtKind, Value,
 };
 use maestro_runtime::hash::StructHasher;
 use maestro_runtime::packet::{PacketMut, PacketView, ParseMode};
@@ -92,6 +92,9 @@ struct Machine {
     kept_faults: Vec<Fault>,
     last_fault: Option<Fault>,
     fault_count: u64,
+    /// The decisions of the current packet, when path tracing is on (`None`: off, and
+    /// the per-packet path pays one predictable branch per decision).
+    trace: Option<PathTrace>,
 }
 
 /// The packet being processed: its bytes (read-only) and the buffered header writes.
@@ -163,6 +166,7 @@ impl Interpreter {
                 kept_faults: Vec::new(),
                 last_fault: None,
                 fault_count: 0,
+                trace: None,
             },
             program: program.clone(),
         })
@@ -190,6 +194,45 @@ impl Interpreter {
         packets: impl IntoIterator<Item = &'a InputPacket>,
     ) -> Vec<Observation> {
         packets.into_iter().map(|p| self.process(p)).collect()
+    }
+
+    /// Turns path tracing on or off. While on, every packet records the branch decisions
+    /// it takes and its action ([`Interpreter::last_path`]), so path coverage can be
+    /// measured against the analyzer's feasible paths (`PathSet::classify`). Off by
+    /// default: the ordinary hot path records nothing.
+    pub fn set_path_tracing(&mut self, on: bool) {
+        self.machine.trace = if on {
+            Some(self.machine.trace.take().unwrap_or_default())
+        } else {
+            None
+        };
+    }
+
+    /// Whether path tracing is on.
+    pub fn path_tracing(&self) -> bool {
+        self.machine.trace.is_some()
+    }
+
+    /// The path the last processed packet took; `None` while tracing is off.
+    pub fn last_path(&self) -> Option<&PathTrace> {
+        self.machine.trace.as_ref()
+    }
+
+    /// Processes one packet and returns the path it took, whether or not tracing is on
+    /// (tracing is left as it was).
+    pub fn process_traced(&mut self, packet: &InputPacket) -> (Observation, PathTrace) {
+        let was_on = self.path_tracing();
+        if !was_on {
+            self.set_path_tracing(true);
+        }
+        let obs = self.process(packet);
+        let trace = if was_on {
+            self.machine.trace.clone().unwrap_or_default()
+        } else {
+            // Taking the trace turns tracing back off.
+            self.machine.trace.take().unwrap_or_default()
+        };
+        (obs, trace)
     }
 
     /// The first [`MAX_KEPT_FAULTS`] faults since the start.
@@ -224,6 +267,11 @@ impl Machine {
     }
 
     fn run_packet(&mut self, body: &[Stmt], input: &InputPacket) -> Observation {
+        if let Some(t) = &mut self.trace {
+            t.port = input.port;
+            t.decisions.clear();
+            t.action = u32::MAX;
+        }
         let mut pkt = Packet {
             view: PacketView::new(&input.data, self.mode),
             in_port: input.port,
@@ -322,7 +370,9 @@ impl Machine {
                 None
             }
             StmtKind::If { cond, then, els } => {
-                if self.eval(cond, pkt).as_bool() {
+                let yes = self.eval(cond, pkt).as_bool();
+                self.decide(s, yes);
+                if yes {
                     self.exec_block(then, pkt)
                 } else {
                     self.exec_block(els, pkt)
@@ -333,19 +383,24 @@ impl Machine {
                 call,
                 then,
                 els,
-            } => match self.call(call, pkt) {
-                Some(v) => {
-                    self.locals[local.0 as usize] = v;
-                    self.exec_block(then, pkt)
+            } => {
+                let r = self.call(call, pkt);
+                self.decide(s, r.is_some());
+                match r {
+                    Some(v) => {
+                        self.locals[local.0 as usize] = v;
+                        self.exec_block(then, pkt)
+                    }
+                    None => self.exec_block(els, pkt),
                 }
-                None => self.exec_block(els, pkt),
-            },
+            }
             StmtKind::Parse { layer, els } => {
                 let l = pkt.view.layout();
                 let ok = match layer {
                     Layer::Ipv4 => l.ipv4.is_some(),
                     Layer::L4 => l.l4.is_some(),
                 };
+                self.decide(s, ok);
                 if ok {
                     None
                 } else {
@@ -356,26 +411,48 @@ impl Machine {
                 self.call(call, pkt);
                 None
             }
-            StmtKind::Action(a) => Some(match a {
-                Action::Drop => Outcome::Drop,
-                Action::Flood => Outcome::Flood,
-                Action::Forward(e) => {
-                    let port = self.eval(e, pkt).bits();
-                    if port == pkt.in_port as u64 {
-                        // libVig: returning the input device means drop.
-                        Outcome::Drop
-                    } else if port >= self.port_count as u64 {
-                        let n = self.port_count;
-                        self.fault(
-                            s.span,
-                            format!("forward to port {port}, but the NF has {n} ports (0..{n}); dropped"),
-                        );
-                        Outcome::Drop
-                    } else {
-                        Outcome::Forward(port as u16)
-                    }
+            StmtKind::Action(a) => {
+                if let Some(t) = &mut self.trace {
+                    t.action = s.span.lo;
                 }
-            }),
+                Some(self.exec_action(s, a, pkt))
+            }
+        }
+    }
+
+    /// Records a branch decision when tracing.
+    #[inline(always)]
+    fn decide(&mut self, s: &Stmt, taken: bool) {
+        if let Some(t) = &mut self.trace {
+            t.decisions.push(Decision {
+                at: s.span.lo,
+                taken,
+            });
+        }
+    }
+
+    fn exec_action(&mut self, s: &Stmt, a: &Action, pkt: &mut Packet) -> Outcome {
+        match a {
+            Action::Drop => Outcome::Drop,
+            Action::Flood => Outcome::Flood,
+            Action::Forward(e) => {
+                let port = self.eval(e, pkt).bits();
+                if port == pkt.in_port as u64 {
+                    // libVig: returning the input device means drop.
+                    Outcome::Drop
+                } else if port >= self.port_count as u64 {
+                    let n = self.port_count;
+                    self.fault(
+                        s.span,
+                        format!(
+                            "forward to port {port}, but the NF has {n} ports (0..{n}); dropped"
+                        ),
+                    );
+                    Outcome::Drop
+                } else {
+                    Outcome::Forward(port as u16)
+                }
+            }
         }
     }
 

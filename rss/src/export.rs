@@ -65,33 +65,70 @@ pub fn dpdk(cfg: &RssConfig) -> String {
             hf.join(" | ")
         );
     }
-    let _ = write!(s, "\nstatic const uint16_t reta[{}] = {{", cfg.reta.len());
-    for (i, q) in cfg.reta.iter().enumerate() {
+    table(&mut s, "reta", &cfg.reta);
+    for p in &cfg.ports {
+        if let Some(own) = &p.reta {
+            let _ = writeln!(
+                s,
+                "\n/* port {} ({}) loads its own RETA instead of `reta` */",
+                p.port, p.device
+            );
+            table(&mut s, &format!("reta_{}", ident(&p.device)), own);
+        }
+    }
+    s
+}
+
+fn table(s: &mut String, name: &str, t: &[u16]) {
+    let _ = write!(s, "\nstatic const uint16_t {name}[{}] = {{", t.len());
+    for (i, q) in t.iter().enumerate() {
         if i % 16 == 0 {
             s.push_str("\n    ");
         }
         let _ = write!(s, "{q}, ");
     }
     s.push_str("\n};\n");
-    s
+}
+
+/// Whether `t` is what `ethtool -X ... equal N` loads: `t[b] = b % N`.
+fn is_equal(t: &[u16], n: usize) -> bool {
+    t.iter()
+        .enumerate()
+        .all(|(b, &q)| usize::from(q) == b % n.max(1))
 }
 
 /// `ethtool` commands; `<dev>` names are the NF's device names, to be replaced by the
-/// interfaces. `equal N` fills the table with `b % N`, the RETA solved for.
+/// interfaces. `equal N` fills the table with `b % N`, the RETA solved for; a balanced
+/// or per-port table cannot be written with ethtool's command line (`equal`/`weight`
+/// only make proportional tables), so it is printed as a comment to load through
+/// `ETHTOOL_SRXFHINDIR` or the DPDK export.
 pub fn ethtool(cfg: &RssConfig) -> String {
     let mut s = format!(
         "# maestro rss: NF `{}`, {}-byte keys, {}-entry RETA over {} cores, seed {}\n# the NIC's key size must be {} bytes (ethtool -x <dev> shows it)\n",
         cfg.nf, cfg.key_bytes, cfg.reta_size, cfg.cores, cfg.seed, cfg.key_bytes
     );
-    for p in &cfg.ports {
+    for (pi, p) in cfg.ports.iter().enumerate() {
         let dev = format!("<{}>", p.device);
         let key: Vec<String> = p.key.iter().map(|b| format!("{b:02x}")).collect();
-        let _ = writeln!(
-            s,
-            "ethtool -X {dev} hkey {} equal {}",
-            key.join(":"),
-            cfg.cores
-        );
+        let t = cfg.reta_of(pi);
+        if is_equal(t, cfg.cores) {
+            let _ = writeln!(
+                s,
+                "ethtool -X {dev} hkey {} equal {}",
+                key.join(":"),
+                cfg.cores
+            );
+        } else {
+            let _ = writeln!(s, "ethtool -X {dev} hkey {}", key.join(":"));
+            let entries: Vec<String> = t.iter().map(|q| q.to_string()).collect();
+            let _ = writeln!(
+                s,
+                "# {dev}: this {}-entry RETA is not `equal {}`; ethtool's command line cannot load it, use ETHTOOL_SRXFHINDIR (or --format dpdk):\n# {}",
+                t.len(),
+                cfg.cores,
+                entries.join(" ")
+            );
+        }
         let ports = p.fields.iter().any(|f| f.is_port());
         let l4 = if ports { "sdfn" } else { "sd" };
         let _ = writeln!(s, "ethtool -N {dev} rx-flow-hash tcp4 {l4}");

@@ -71,6 +71,8 @@ pub struct Nullspace {
     /// (pivot variable, row): the row has its pivot and free variables only.
     rows: Vec<(usize, BitVec)>,
     pivot: BitVec,
+    /// For each variable, the index in `rows` of the row it is the pivot of.
+    row_of: Vec<Option<usize>>,
 }
 
 impl Nullspace {
@@ -93,10 +95,58 @@ impl Nullspace {
             rows.push((p, eq));
         }
         let mut pivot = BitVec::zeros(vars);
-        for (p, _) in &rows {
+        let mut row_of = vec![None; vars];
+        for (i, (p, _)) in rows.iter().enumerate() {
             pivot.set(*p, true);
+            row_of[*p] = Some(i);
         }
-        Nullspace { vars, rows, pivot }
+        Nullspace {
+            vars,
+            rows,
+            pivot,
+            row_of,
+        }
+    }
+
+    /// Whether variable `v` is zero in every solution: it is a pivot whose (fully
+    /// reduced) row names no free variable.
+    pub fn forced_zero(&self, v: usize) -> bool {
+        match self.row_of.get(v).copied().flatten() {
+            Some(i) => {
+                self.rows[i]
+                    .1
+                    .words
+                    .iter()
+                    .map(|w| w.count_ones())
+                    .sum::<u32>()
+                    == 1
+            }
+            None => false,
+        }
+    }
+
+    /// A solution with variable `v` set, if one exists: the basis vector of a free
+    /// variable `v` depends on (chosen at random among them).
+    pub fn basis_with(&self, v: usize, rng: &mut impl Rng) -> Option<BitVec> {
+        if v >= self.vars {
+            return None;
+        }
+        let free = match self.row_of[v] {
+            None => v,
+            Some(i) => {
+                let row = &self.rows[i].1;
+                let frees: Vec<usize> = (0..self.vars).filter(|&f| f != v && row.get(f)).collect();
+                *frees.get(rng.gen_range(0..frees.len().max(1)))?
+            }
+        };
+        let mut x = BitVec::zeros(self.vars);
+        x.set(free, true);
+        for (p, r) in &self.rows {
+            if r.get(free) {
+                x.set(*p, true);
+            }
+        }
+        Some(x)
     }
 
     /// Dimension of the solution space.
@@ -164,6 +214,26 @@ mod tests {
                 assert!(!e.dot(&x));
             }
         }
+    }
+
+    #[test]
+    fn forced_variables_and_basis_vectors() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        // x0 = 0, x1 + x2 = 0, x3 free.
+        let mut e0 = BitVec::zeros(4);
+        e0.set(0, true);
+        let mut e1 = BitVec::zeros(4);
+        e1.set(1, true);
+        e1.set(2, true);
+        let ns = Nullspace::new(4, vec![e0.clone(), e1.clone()]);
+        assert!(ns.forced_zero(0));
+        for v in 1..4 {
+            assert!(!ns.forced_zero(v), "{v}");
+            let x = ns.basis_with(v, &mut rng).unwrap();
+            assert!(x.get(v));
+            assert!(!e0.dot(&x) && !e1.dot(&x));
+        }
+        assert!(ns.basis_with(0, &mut rng).is_none());
     }
 
     #[test]

@@ -14,11 +14,19 @@
 //! Unlike Maestro we constrain only the `log2(reta_size)` RETA bits, not all 32 hash
 //! bits ([`SolveOptions::hash_bits`] reproduces Maestro's choice for comparison). Every
 //! port uses the same RETA, so co-located ports agree on every bucket.
+//!
+//! Two engines find keys ([`Engine`]): GF(2) elimination (the default, microseconds)
+//! and a Z3 bit-vector encoding of the same conditions (`z3engine`), an independent
+//! second solver the tests cross-check against the first. [`z3check`] proves a concrete
+//! configuration (any RETA contents, per-port RETAs) and [`balance`] rebalances the RETA
+//! for a capture.
 
+pub mod balance;
 pub mod export;
 pub mod gf2;
 pub mod spread;
 pub mod z3check;
+mod z3engine;
 
 use std::collections::BTreeMap;
 
@@ -104,8 +112,34 @@ pub enum SolveError {
         a: &'static str,
         b: &'static str,
     },
+    #[error("constraint between ports {ports:?} names a port the NF does not have (it has {count}); re-run `maestro analyze` on the NF")]
+    UnknownPort { ports: [u16; 2], count: u16 },
     #[error("no useful RSS configuration: {0}")]
     Infeasible(String),
+}
+
+/// Which solver finds the keys. Both solve the same conditions (RETA index bits of every
+/// constrained pair equal for all packets, field restrictions, a non-constant RETA index
+/// on constrained ports) and pick among their random solutions by the same score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Gaussian elimination over GF(2) ([`gf2`]): the whole solution space, sampled
+    /// uniformly. Sub-millisecond.
+    #[default]
+    Gf2,
+    /// Z3 over bit-vector key constants, randomised by librs3-style assumption dropping.
+    /// Independent of the GF(2) code; slower (tens of milliseconds per key set).
+    Z3,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Gf2 => "gf2",
+            Engine::Z3 => "z3",
+        }
+    }
 }
 
 /// What to solve for.
@@ -127,6 +161,8 @@ pub struct SolveOptions {
     pub all_classes: bool,
     /// Random keys drawn; the best by [`PortConfig::score`] is kept.
     pub samples: usize,
+    /// The solver that finds the keys.
+    pub engine: Engine,
 }
 
 impl Default for SolveOptions {
@@ -139,6 +175,7 @@ impl Default for SolveOptions {
             hash_bits: None,
             all_classes: true,
             samples: 32,
+            engine: Engine::Gf2,
         }
     }
 }
@@ -161,6 +198,11 @@ pub struct PortConfig {
     pub score: usize,
     /// Whether the analysis puts any constraint on the port.
     pub constrained: bool,
+    /// The port's own RETA when it differs from [`RssConfig::reta`]; `None` (the solver's
+    /// and `--balance`'s output) means the shared one. Set only to model a NIC configured
+    /// otherwise, e.g. the checker's "RETA that differs between two ports" mutant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reta: Option<Vec<u16>>,
 }
 
 /// A solved configuration.
@@ -173,15 +215,34 @@ pub struct RssConfig {
     pub cores: usize,
     /// Hash bits every constraint makes equal (`log2(reta_size)` or 32).
     pub hash_bits: usize,
+    /// [`SolveOptions::all_classes`] as solved.
+    pub all_classes: bool,
     pub seed: u64,
     pub ports: Vec<PortConfig>,
-    /// The RETA shared by every port: `reta[b] = b % cores`.
+    /// The RETA shared by every port: `reta[b] = b % cores` as solved, or the table
+    /// [`balance::balance`] computed for a capture.
     pub reta: Vec<u16>,
     /// The constraints solved, in words.
     pub constraints: Vec<String>,
-    /// Dimension of the key solution space (bits of freedom over all keys).
-    pub freedom: usize,
+    /// The engine that found the keys.
+    pub engine: Engine,
+    /// Dimension of the key solution space (bits of freedom over all keys); `None` with
+    /// the Z3 engine, which finds keys but not the space.
+    pub freedom: Option<usize>,
+    /// Set by [`balance::balance`]: the capture and the imbalance before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<balance::BalanceReport>,
     pub notes: Vec<String>,
+}
+
+impl RssConfig {
+    /// The RETA port index `pi` loads: its own if set, else the shared one.
+    pub fn reta_of(&self, pi: usize) -> &[u16] {
+        self.ports
+            .get(pi)
+            .and_then(|p| p.reta.as_deref())
+            .unwrap_or(&self.reta)
+    }
 }
 
 /// One constraint, resolved to fields.
@@ -268,6 +329,12 @@ fn problem(a: &Analysis, opts: &SolveOptions) -> Result<Problem, SolveError> {
             }
         }
         for p in &a.constraints.pairs {
+            if p.ports.iter().any(|&x| usize::from(x) >= ports.len()) {
+                return Err(SolveError::UnknownPort {
+                    ports: p.ports,
+                    count: a.nf.ports,
+                });
+            }
             let mut eqs = Vec::new();
             for e in &p.equalities {
                 let f1 = Field::parse(&e.p1).ok_or_else(|| SolveError::UnknownField {
@@ -434,19 +501,22 @@ pub fn solve(analysis: &Analysis, opts: &SolveOptions) -> Result<RssConfig, Solv
     let rows: Vec<usize> = (32 - hash_bits..32).collect();
     let pb = problem(analysis, opts)?;
     let key_bits = opts.key_bytes * 8;
-    let all: Vec<&Pair> = pb.pairs.iter().collect();
-    let ns = Nullspace::new(
-        pb.ports.len() * key_bits,
-        equations(&pb, &all, key_bits, &rows),
-    );
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    // Score each candidate key set (one key per port) as the engine produces it; stop
+    // once a set reaches the highest score possible (nothing later can replace it).
+    let max_score: usize = pb
+        .allowed
+        .iter()
+        .map(|a| {
+            let n = a.as_ref().map_or(Field::ALL.len(), Vec::len);
+            reta_bits + n * reta_bits.min(16)
+        })
+        .sum();
     let mut best: Option<(usize, Vec<PortConfig>)> = None;
-    for _ in 0..opts.samples.max(1) {
-        let x = ns.sample(&mut rng);
+    let mut take = |keys: Vec<Vec<u8>>| -> bool {
         let mut ports = Vec::new();
         let mut total = 0;
-        for (pi, (port, device)) in pb.ports.iter().enumerate() {
-            let key = key_of(&x, pi, opts.key_bytes);
+        for (pi, ((port, device), key)) in pb.ports.iter().zip(keys).enumerate() {
             let fields = pb.allowed[pi]
                 .clone()
                 .unwrap_or_else(|| Field::ALL.to_vec());
@@ -467,20 +537,87 @@ pub fn solve(analysis: &Analysis, opts: &SolveOptions) -> Result<RssConfig, Solv
                 rank,
                 score,
                 constrained: pb.allowed[pi].is_some(),
+                reta: None,
             });
         }
         if best.as_ref().is_none_or(|(s, _)| total > *s) {
             best = Some((total, ports));
         }
-    }
+        total >= max_score
+    };
+    let freedom = match opts.engine {
+        Engine::Gf2 => {
+            let all: Vec<&Pair> = pb.pairs.iter().collect();
+            let ns = Nullspace::new(
+                pb.ports.len() * key_bits,
+                equations(&pb, &all, key_bits, &rows),
+            );
+            // Exact infeasibility: a constrained port whose RETA-index key bits are all
+            // forced to zero can never spread.
+            let mut free_spread: Vec<(usize, Vec<usize>)> = Vec::new();
+            for pi in 0..pb.ports.len() {
+                if pb.allowed[pi].is_none() {
+                    continue;
+                }
+                let vars = spread_vars(&pb, pi, key_bits, reta_bits);
+                let free: Vec<usize> = vars.into_iter().filter(|&v| !ns.forced_zero(v)).collect();
+                if free.is_empty() {
+                    return Err(SolveError::Infeasible(explain(
+                        &pb, pi, key_bits, &rows, opts,
+                    )));
+                }
+                free_spread.push((pi, free));
+            }
+            for _ in 0..opts.samples.max(1) {
+                let mut x = ns.sample(&mut rng);
+                // A sample that leaves a port's RETA index constant (likely when the
+                // space is thin, e.g. Maestro-style single-field keys) is repaired by
+                // adding a solution that sets one of the port's free RETA-index bits.
+                for _ in 0..4 {
+                    let mut repaired = false;
+                    for (_, free) in &free_spread {
+                        if free.iter().all(|&v| !x.get(v)) {
+                            let v = free[rng.gen_range(0..free.len())];
+                            if let Some(b) = ns.basis_with(v, &mut rng) {
+                                x.xor_with(&b);
+                                repaired = true;
+                            }
+                        }
+                    }
+                    if !repaired {
+                        break;
+                    }
+                }
+                let keys = (0..pb.ports.len())
+                    .map(|pi| key_of(&x, pi, opts.key_bytes))
+                    .collect();
+                if take(keys) {
+                    break;
+                }
+            }
+            Some(ns.dimension())
+        }
+        Engine::Z3 => {
+            z3engine::search(&pb, opts, &(rows[0]..32), &mut rng, take)?;
+            None
+        }
+    };
     let Some((_, ports)) = best else {
         return Err(SolveError::Infeasible("no sample drawn".into()));
     };
     for pc in &ports {
         if pc.constrained && (pc.rank == 0 || pc.fields.is_empty()) {
-            return Err(SolveError::Infeasible(explain(
-                &pb, pc, key_bits, &rows, opts,
-            )));
+            return Err(SolveError::Infeasible(match opts.engine {
+                Engine::Gf2 => format!(
+                    "no key drawn gave port {} ({}) a non-constant RETA index although one exists; draw more keys (--samples) or use --engine z3",
+                    pc.port, pc.device
+                ),
+                // Z3's keys satisfy a non-constancy constraint: this would be a Z3 bug.
+                Engine::Z3 => format!(
+                    "Z3 returned a key with a constant RETA index for port {} ({}) although it was asked not to; use --engine gf2",
+                    pc.port, pc.device
+                ),
+            }));
         }
     }
     let mut notes = Vec::new();
@@ -502,43 +639,53 @@ pub fn solve(analysis: &Analysis, opts: &SolveOptions) -> Result<RssConfig, Solv
         key_bytes: opts.key_bytes,
         cores: opts.cores,
         hash_bits,
+        all_classes: opts.all_classes,
         seed: opts.seed,
         ports,
         reta: (0..opts.reta_size)
             .map(|b| (b % opts.cores) as u16)
             .collect(),
         constraints: pb.pairs.iter().map(|p| p.words.clone()).collect(),
-        freedom: ns.dimension(),
+        engine: opts.engine,
+        freedom,
+        balance: None,
         notes,
     })
 }
 
-/// Why port `pc` ends up with a constant RETA index: the smallest set of constraints
-/// (found by deletion) that still forces it, in words.
+/// The key-bit variables of port `pi` that put its allowed fields on the RETA index
+/// bits: the port's RETA index is constant iff they are all zero.
+fn spread_vars(pb: &Problem, pi: usize, key_bits: usize, reta_bits: usize) -> Vec<usize> {
+    let mut vars = Vec::new();
+    for f in pb.allowed[pi].as_deref().unwrap_or(&Field::ALL) {
+        for t in 0..f.width() {
+            for j in 32 - reta_bits..32 {
+                vars.push(var(key_bits, pi, f.offset() + t + j));
+            }
+        }
+    }
+    vars.sort_unstable();
+    vars.dedup();
+    vars
+}
+
+/// Why port index `pi` can only have a constant RETA index: the smallest set of
+/// constraints (found by deletion, each step exact) that still forces it, in words.
 fn explain(
     pb: &Problem,
-    pc: &PortConfig,
+    pi: usize,
     key_bits: usize,
     rows: &[usize],
     opts: &SolveOptions,
 ) -> String {
-    let pi = pb
-        .ports
-        .iter()
-        .position(|(p, _)| *p == pc.port)
-        .unwrap_or(0);
     let reta_bits = opts.reta_size.trailing_zeros() as usize;
+    let vars = spread_vars(pb, pi, key_bits, reta_bits);
     let forced = |set: &[&Pair]| -> bool {
         let ns = Nullspace::new(
             pb.ports.len() * key_bits,
             equations(pb, set, key_bits, rows),
         );
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed);
-        (0..16).all(|_| {
-            let x = ns.sample(&mut rng);
-            let key = key_of(&x, pi, opts.key_bytes);
-            field_rank(&reta_columns(&key, reta_bits), &pc.fields, false) == 0
-        })
+        vars.iter().all(|&v| ns.forced_zero(v))
     };
     let mut set: Vec<&Pair> = pb.pairs.iter().collect();
     let mut i = 0;
@@ -551,11 +698,10 @@ fn explain(
             i += 1;
         }
     }
-    let fields: Vec<&str> = pc.fields.iter().map(|f| f.name()).collect();
+    let fields: Vec<&str> = pb.allowed[pi].iter().flatten().map(|f| f.name()).collect();
+    let (port, device) = &pb.ports[pi];
     let mut msg = format!(
-        "port {} ({}) would send every packet to one core: its hash may use only [{}]",
-        pc.port,
-        pc.device,
+        "port {port} ({device}) would send every packet to one core: its hash may use only [{}]",
         fields.join(", ")
     );
     if set.is_empty() {
@@ -579,7 +725,9 @@ pub fn check_random(
     seed: u64,
 ) -> Result<(), String> {
     use maestro_runtime::rss::{HashInput, Reta, Toeplitz};
-    let reta = Reta::new(cfg.reta.clone()).map_err(|e| e.to_string())?;
+    let retas: Vec<Reta> = (0..cfg.ports.len())
+        .map(|pi| Reta::new(cfg.reta_of(pi).to_vec()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     let keys: Vec<Toeplitz> = cfg
         .ports
         .iter()
@@ -592,6 +740,14 @@ pub fn check_random(
     };
     let pb = problem(analysis, &opts).map_err(|e| e.to_string())?;
     for pair in &pb.pairs {
+        let (a, b) = (pair.ports[0] as usize, pair.ports[1] as usize);
+        if a.max(b) >= keys.len() {
+            return Err(format!(
+                "{}: the configuration has {} port(s); was it solved for another NF?",
+                pair.words,
+                keys.len()
+            ));
+        }
         for _ in 0..n {
             let mut p1: [u32; 4] = [rng.gen(), rng.gen(), rng.gen(), rng.gen()];
             let mut p2: [u32; 4] = [rng.gen(), rng.gen(), rng.gen(), rng.gen()];
@@ -608,9 +764,8 @@ pub fn check_random(
                         .as_bytes(),
                 )
             };
-            let (a, b) = (pair.ports[0] as usize, pair.ports[1] as usize);
             let (h1, h2) = (h(a, &p1), h(b, &p2));
-            if reta.queue(h1) != reta.queue(h2) {
+            if retas[a].queue(h1) != retas[b].queue(h2) {
                 return Err(format!(
                     "{}: p1 {:?} hash {h1:#010x} vs p2 {:?} hash {h2:#010x}",
                     pair.words, p1, p2
@@ -619,4 +774,73 @@ pub fn check_random(
         }
     }
     Ok(())
+}
+
+/// Checks `cfg`'s keys against one engine's own statement of the constraints of
+/// `analysis` (the options are read back from `cfg`): [`Engine::Gf2`] evaluates the
+/// linear equations on the key bits, [`Engine::Z3`] asks Z3 whether the keys, as
+/// constants, satisfy its bit-vector encoding. Keys found by one engine and accepted by
+/// the other are a cross-check of both. `Err` names the broken condition.
+pub fn verify_keys(analysis: &Analysis, cfg: &RssConfig, engine: Engine) -> Result<(), String> {
+    let opts = SolveOptions {
+        reta_size: cfg.reta_size,
+        key_bytes: cfg.key_bytes,
+        cores: cfg.cores,
+        hash_bits: Some(cfg.hash_bits),
+        all_classes: cfg.all_classes,
+        ..SolveOptions::default()
+    };
+    let pb = problem(analysis, &opts).map_err(|e| e.to_string())?;
+    if cfg.ports.len() != pb.ports.len() || cfg.ports.iter().any(|p| p.key.len() != cfg.key_bytes) {
+        return Err(format!(
+            "the configuration has {} port(s) with {}-byte keys; the analysis has {} port(s)",
+            cfg.ports.len(),
+            cfg.key_bytes,
+            pb.ports.len()
+        ));
+    }
+    let keys: Vec<Vec<u8>> = cfg.ports.iter().map(|p| p.key.clone()).collect();
+    let rows: Vec<usize> = (32 - cfg.hash_bits.min(32)..32).collect();
+    match engine {
+        Engine::Z3 => z3engine::verify(&pb, &keys, &(rows[0]..32), cfg.reta_size),
+        Engine::Gf2 => {
+            let key_bits = cfg.key_bytes * 8;
+            let mut x = BitVec::zeros(keys.len() * key_bits);
+            for (pi, k) in keys.iter().enumerate() {
+                for (byte, b) in k.iter().enumerate() {
+                    for bit in 0..8 {
+                        x.set(var(key_bits, pi, byte * 8 + bit), b >> (7 - bit) & 1 == 1);
+                    }
+                }
+            }
+            if let Some(bad) = equations(&pb, &[], key_bits, &rows)
+                .iter()
+                .position(|e| e.dot(&x))
+            {
+                return Err(format!(
+                    "field restriction equation {bad} fails: a port hashes a field it may not use"
+                ));
+            }
+            for pair in &pb.pairs {
+                if equations(&pb, &[pair], key_bits, &rows)
+                    .iter()
+                    .any(|e| e.dot(&x))
+                {
+                    return Err(format!("breaks {}", pair.words));
+                }
+            }
+            let reta_bits = cfg.reta_size.trailing_zeros() as usize;
+            for (pi, p) in cfg.ports.iter().enumerate() {
+                let fields = pb.allowed[pi]
+                    .clone()
+                    .unwrap_or_else(|| Field::ALL.to_vec());
+                if pb.allowed[pi].is_some()
+                    && field_rank(&reta_columns(&p.key, reta_bits), &fields, false) == 0
+                {
+                    return Err(format!("port {} has a constant RETA index", p.port));
+                }
+            }
+            Ok(())
+        }
+    }
 }

@@ -6,6 +6,7 @@ use maestro_runtime::rss::{HashInput, Reta, Toeplitz};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::balance::{CaptureSample, CapturedPacket, Hashers};
 use crate::RssConfig;
 
 /// A flow as seen on one port: `(src, dst, sport, dport)`.
@@ -49,7 +50,7 @@ pub fn flows(model: Traffic, n: usize, seed: u64) -> Vec<Flow> {
 /// Flows per core when `flows` arrive on port index `port` (IPv4 TCP/UDP hash).
 pub fn per_core(cfg: &RssConfig, port: usize, flows: &[Flow]) -> Vec<usize> {
     let mut counts = vec![0usize; cfg.cores];
-    let (Some(p), Ok(reta)) = (cfg.ports.get(port), Reta::new(cfg.reta.clone())) else {
+    let (Some(p), Ok(reta)) = (cfg.ports.get(port), Reta::new(cfg.reta_of(port).to_vec())) else {
         return counts;
     };
     let Ok(t) = Toeplitz::new(&p.key) else {
@@ -89,4 +90,30 @@ pub fn worst_imbalance(cfg: &RssConfig, model: Traffic, n: usize, seed: u64) -> 
         .into_iter()
         .map(|i| imbalance(&per_core(cfg, i, &fl)))
         .fold(1.0, f64::max)
+}
+
+/// Packets per core for captured packets (each on its own port, hashed as the NIC would:
+/// [`crate::balance::nic_input`]); pass [`crate::balance::ipv4_flows`] to count flows.
+pub fn capture_per_core(cfg: &RssConfig, packets: &[CapturedPacket]) -> Vec<usize> {
+    let mut counts = vec![0usize; cfg.cores];
+    let h = Hashers::new(cfg);
+    for p in packets {
+        let pi = usize::from(p.port);
+        let reta = cfg.reta_of(pi);
+        let Some(b) = h.bucket(cfg, p, reta.len().max(1)) else {
+            continue;
+        };
+        if let Some(c) = reta.get(b).and_then(|&q| counts.get_mut(usize::from(q))) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// `max / mean` packets and flows per core on a capture: `(packets, flows)`.
+pub fn capture_imbalance(cfg: &RssConfig, sample: &CaptureSample) -> (f64, f64) {
+    (
+        imbalance(&capture_per_core(cfg, &sample.packets)),
+        imbalance(&capture_per_core(cfg, &crate::balance::ipv4_flows(sample))),
+    )
 }

@@ -16,6 +16,7 @@ mod build;
 pub mod classes;
 pub mod error;
 pub mod exec;
+pub mod paths;
 pub mod render;
 pub mod report;
 pub mod shard;

@@ -72,6 +72,14 @@ impl DChain {
         Some(head)
     }
 
+    /// Whether [`DChain::expire_one`] with this `threshold` would free an index: the
+    /// oldest stamp is `< threshold`. Read-only, so a speculative pass (the `locks`
+    /// strategy) can tell whether expiry needs the write lock.
+    #[inline]
+    pub fn would_expire(&self, threshold: u64) -> bool {
+        self.oldest().is_some_and(|(_, stamp)| stamp < threshold)
+    }
+
     /// Whether `index` is allocated; `false` when out of range.
     #[inline]
     pub fn is_allocated(&self, index: u32) -> bool {
@@ -187,6 +195,23 @@ mod tests {
         assert_eq!(d.allocate(50), Some(2));
         assert_eq!(d.allocate(50), Some(1));
         assert_eq!(d.allocate(50), Some(3));
+    }
+
+    #[test]
+    fn would_expire_agrees_with_expire_one() {
+        let mut d = DChain::new(3).unwrap();
+        assert!(!d.would_expire(u64::MAX), "an empty chain frees nothing");
+        d.allocate(10);
+        d.allocate(20);
+        assert!(!d.would_expire(10), "ts == threshold survives");
+        assert!(d.would_expire(11));
+        assert!(d.rejuvenate(0, 30)); // order 1 (20), 0 (30)
+        assert!(!d.would_expire(20));
+        assert!(d.would_expire(21));
+        for threshold in [0, 20, 21, 30, 31] {
+            let mut e = d.clone();
+            assert_eq!(d.would_expire(threshold), e.expire_one(threshold).is_some());
+        }
     }
 
     #[test]

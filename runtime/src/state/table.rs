@@ -50,6 +50,14 @@ impl<K: Eq + Hash + Clone, V: Default> ExpiringTable<K, V> {
         count
     }
 
+    /// Whether [`ExpiringTable::expire`] at `now` would free anything (same threshold
+    /// rule). Read-only, so a speculative pass (the `locks` strategy) can tell whether
+    /// expiry needs the write lock.
+    #[inline]
+    pub fn would_expire(&self, now: u64) -> bool {
+        self.chain.would_expire(now.saturating_sub(self.ttl))
+    }
+
     /// The index of `k`, if present.
     #[inline]
     pub fn get(&self, k: &K) -> Option<u32> {
@@ -182,6 +190,22 @@ mod tests {
             ExpiringTable::<u32, u32>::new(DCHAIN_MAX_CAPACITY + 1, 1),
             Err(StateError::CapacityTooLarge { what: "table", .. })
         ));
+    }
+
+    #[test]
+    fn would_expire_agrees_with_expire() {
+        let mut t = ExpiringTable::<u32, ()>::new(4, 10).unwrap();
+        assert!(!t.would_expire(u64::MAX));
+        t.add(1, (), 5);
+        t.add(2, (), 8);
+        // threshold = now - 10: stamp 5 survives at now 15, goes at now 16.
+        assert!(!t.would_expire(15));
+        assert!(t.would_expire(16));
+        assert!(!t.would_expire(3), "saturating: nothing is older than 0");
+        for now in [0, 15, 16, 18, 19, 100] {
+            let mut u = t.clone();
+            assert_eq!(t.would_expire(now), u.expire(now) > 0, "now {now}");
+        }
     }
 
     #[test]

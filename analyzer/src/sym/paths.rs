@@ -1,0 +1,1498 @@
+//! Path identities both the analyzer and the interpreter agree on, and packet sequences
+//! that drive the NF down a chosen feasible path.
+//!
+//! **Identity.** A path is named by its input port, the branch decisions it takes (each
+//! an `if`, `if let` or `parse` statement, by the byte offset of the statement in the
+//! source, with the side taken) and the action that ends it. The symbolic executor folds
+//! branches whose condition is constant on a path (`in == wan`, config flags), so its
+//! signature lists only the *forked* decisions; the interpreter records every decision it
+//! takes ([`PathTrace`]). A trace takes a path iff every decision of the path's signature
+//! is in the trace with the same side, and the port and action agree. The language has
+//! no loops, so a statement decides at most once per packet, and two feasible paths of a
+//! port always disagree on some forked decision: a trace matches at most one path.
+//!
+//! **Reaching a path** ([`PathSet::solve`]). The analysis treats state-call results as
+//! free symbols; a real packet only gets the results the state gives it. To find a packet
+//! that takes a path, we add a bounded model of the state, starting empty (maps filled
+//! from their init files), and let Z3 choose up to `k` earlier packets, each taking some
+//! state-writing path, together with the last packet: every packet's path condition
+//! holds in its own namespace (`p0!`, `p1!`, ...) and every state call's result is tied
+//! to the state the earlier calls built. Tables are modelled exactly for keys, values,
+//! timestamps, expiry, `full` and `size`; two things are approximations, which is why the
+//! caller replays every sequence on the interpreter before trusting it: indexes are
+//! handed out 0, 1, 2, ... (a freed index is not reused, as the LIFO allocator would), and
+//! a consistent-hash table returns the first live backend (the real one picks by hash).
+//! A count-min sketch counts the touches of the same key exactly (no collisions).
+
+use super::error::AnalysisError;
+use super::exec::{self, CondKind, Op, Outcome, RawPath};
+use super::solver::Smt;
+use super::term::{width, Kind, SymVal, Term};
+use super::AnalyzeOptions;
+use crate::lang::ast::{BinOp, Layer, UnOp};
+use crate::lang::ir::{Method, NfProgram, PktField, StateKind};
+use crate::lang::ops::Builtin;
+use crate::lang::types::{IntTy, RecordDef, Type, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use z3::ast::{Ast, Bool, BV};
+use z3::{Context, FuncDecl, Params, SatResult, Solver, Sort};
+
+/// One branch decision: the statement (byte offset of its span in the source) and the
+/// side taken (`true`: the `then` side, the `if let` call gave a result, the parse
+/// succeeded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Decision {
+    pub at: u32,
+    pub taken: bool,
+}
+
+/// What the interpreter records for one packet: every decision in execution order and
+/// the action statement that ended the path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathTrace {
+    pub port: u16,
+    pub decisions: Vec<Decision>,
+    /// Byte offset of the action statement (`drop`, `flood`, `forward`).
+    pub action: u32,
+}
+
+/// The kind of a branch statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BranchKind {
+    If,
+    IfLet,
+    ParseIpv4,
+    ParseL4,
+}
+
+/// One forked decision of a feasible path, with where it is and what it means.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SigStep {
+    pub decision: Decision,
+    pub kind: BranchKind,
+    pub line: u32,
+    pub col: u32,
+    /// The condition of the side taken, as the analysis writes it
+    /// (`flows.get@41.hit`, `!parse.l4`).
+    pub cond: String,
+}
+
+/// The identity of a feasible path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PathSignature {
+    pub port: u16,
+    pub steps: Vec<SigStep>,
+    /// Byte offset of the action statement.
+    pub action: u32,
+}
+
+impl PathSignature {
+    /// Whether a packet with this trace took the path.
+    pub fn matches(&self, trace: &PathTrace) -> bool {
+        trace.port == self.port
+            && trace.action == self.action
+            && self
+                .steps
+                .iter()
+                .all(|s| trace.decisions.contains(&s.decision))
+    }
+
+    /// The same identity (port, decisions, action), ignoring the text.
+    pub fn same_path(&self, other: &PathSignature) -> bool {
+        self.port == other.port
+            && self.action == other.action
+            && self.steps.len() == other.steps.len()
+            && self
+                .steps
+                .iter()
+                .zip(&other.steps)
+                .all(|(a, b)| a.decision == b.decision)
+    }
+
+    /// `parse@23:5=yes if-let@41:5=yes => @48:5`, for messages.
+    pub fn show(&self, prog: &NfProgram) -> String {
+        let mut s = String::new();
+        for st in &self.steps {
+            let kind = match st.kind {
+                BranchKind::If => "if",
+                BranchKind::IfLet => "if-let",
+                BranchKind::ParseIpv4 => "parse-ipv4",
+                BranchKind::ParseL4 => "parse-l4",
+            };
+            let side = if st.decision.taken { "yes" } else { "no" };
+            s.push_str(&format!("{kind}@{}:{}={side} ", st.line, st.col));
+        }
+        let (l, c) = prog.source.line_col(self.action);
+        s.push_str(&format!("=> @{l}:{c}"));
+        s
+    }
+}
+
+/// A feasible path of the symbolic model, with its identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeasiblePath {
+    /// 1-based, unique over the NF: the same numbering as [`super::Analysis`].
+    pub id: usize,
+    pub port: u16,
+    pub device: String,
+    pub signature: PathSignature,
+    /// `drop`, `flood`, `forward(...)`.
+    pub action: String,
+    pub action_line: u32,
+    /// The branch conditions that hold on the path.
+    pub conditions: Vec<String>,
+    /// The conditions that are about state-call results: what the state must give for a
+    /// packet to take the path (`flows.get@41.hit`, `!flows.has_index@33.result`).
+    pub assumes: Vec<String>,
+    /// The path changes some state object (expiry aside).
+    pub writes_state: bool,
+}
+
+/// A packet chosen by the solver: its port, timestamp, parse outcome and header fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketModel {
+    /// Index into [`PathSet::paths`] of the path the model makes it take.
+    pub path: usize,
+    pub port: u16,
+    pub time_ns: u64,
+    pub parsed_ipv4: bool,
+    pub parsed_l4: bool,
+    /// Every field of [`ALL_FIELDS`], in that order, as bits.
+    pub fields: Vec<(PktField, u64)>,
+}
+
+impl PacketModel {
+    /// The value of a field (0 when absent).
+    pub fn field(&self, f: PktField) -> u64 {
+        self.fields
+            .iter()
+            .find(|(g, _)| *g == f)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    }
+
+    /// Sets a field's bits (masked to its width).
+    pub fn set_field(&mut self, f: PktField, v: u64) {
+        let v = v & mask(width(f.ty()));
+        match self.fields.iter_mut().find(|(g, _)| *g == f) {
+            Some(slot) => slot.1 = v,
+            None => self.fields.push((f, v)),
+        }
+    }
+}
+
+/// Every packet field, in a fixed order.
+pub const ALL_FIELDS: [PktField; 15] = [
+    PktField::Len,
+    PktField::EthDst,
+    PktField::EthSrc,
+    PktField::EthType,
+    PktField::IpSrc,
+    PktField::IpDst,
+    PktField::IpProto,
+    PktField::IpTtl,
+    PktField::IpTos,
+    PktField::IpIhl,
+    PktField::IpLen,
+    PktField::IpId,
+    PktField::IpFrag,
+    PktField::L4Sport,
+    PktField::L4Dport,
+];
+
+/// How many packets may come before the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    /// Exactly this many earlier packets.
+    Exactly(usize),
+    /// At most this many (the solver may leave slots empty).
+    UpTo(usize),
+}
+
+/// The answer of [`PathSet::solve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Solved {
+    /// Packets in order; the last one takes the target path.
+    Sequence(Vec<PacketModel>),
+    /// No such sequence exists in the bounded state model.
+    Unsat,
+    /// Z3 gave up (timeout, resource limit).
+    Unknown(String),
+}
+
+/// The feasible paths of an NF with what is needed to solve for packets that take them.
+pub struct PathSet {
+    pub nf: String,
+    pub paths: Vec<FeasiblePath>,
+    raw: Vec<RawPath>,
+    prog: NfProgram,
+    timeout_ms: u32,
+}
+
+impl PathSet {
+    /// Explores the NF as [`super::analyze_with`] does (same order, so the same path
+    /// ids) and keeps every path with its signature.
+    pub fn enumerate(prog: &NfProgram, opts: &AnalyzeOptions) -> Result<PathSet, AnalysisError> {
+        let cfg = z3::Config::new();
+        let ctx = z3::Context::new(&cfg);
+        let mut smt = Smt::new(&ctx, opts.solver_timeout_ms);
+        let labels = exec::call_labels(prog);
+        let mut raw = Vec::new();
+        for port in 0..prog.port_count {
+            let ex = exec::Explorer::new(
+                prog,
+                &mut smt,
+                &labels,
+                port,
+                raw.len(),
+                opts.max_paths,
+                opts.solver_timeout_ms,
+            )
+            .explore()?;
+            raw.extend(ex.paths);
+        }
+        let paths = raw
+            .iter()
+            .enumerate()
+            .map(|(i, p)| feasible(prog, i + 1, p))
+            .collect();
+        Ok(PathSet {
+            nf: prog.name.clone(),
+            paths,
+            raw,
+            prog: prog.clone(),
+            timeout_ms: opts.solver_timeout_ms,
+        })
+    }
+
+    pub fn program(&self) -> &NfProgram {
+        &self.prog
+    }
+
+    /// The index (into [`PathSet::paths`]) of the path a trace took; `None` when it took
+    /// none, which means the symbolic model missed a path (a bug worth reporting).
+    pub fn classify(&self, trace: &PathTrace) -> Option<usize> {
+        self.paths
+            .iter()
+            .position(|p| p.signature.matches(trace))
+    }
+
+    /// The index of the path with the same identity as `sig` (e.g. the same path of the
+    /// NF loaded with other config values).
+    pub fn find(&self, sig: &PathSignature) -> Option<usize> {
+        self.paths.iter().position(|p| p.signature.same_path(sig))
+    }
+
+    /// Solves for packets whose last one takes path `target` (an index into
+    /// [`PathSet::paths`]) from the initial state, with `prefix` earlier packets chosen
+    /// among the state-writing paths. `blocked` lists assignments of paths to the earlier
+    /// packets (indexes into `paths`, one per packet) that must not be used again, e.g.
+    /// because the interpreter disagreed with the model.
+    pub fn solve(
+        &self,
+        target: usize,
+        prefix: Prefix,
+        blocked: &[Vec<usize>],
+    ) -> Result<Solved, AnalysisError> {
+        if self.raw.get(target).is_none() {
+            return Err(AnalysisError::Unsupported {
+                location: self.prog.source.name.clone(),
+                construct: format!("path index {target}"),
+                reason: format!("the NF has {} paths", self.raw.len()),
+            });
+        }
+        let cfg = z3::Config::new();
+        let ctx = Context::new(&cfg);
+        let solver = Solver::new(&ctx);
+        let mut params = Params::new(&ctx);
+        params.set_u32("timeout", self.timeout_ms.max(1));
+        solver.set_params(&params);
+        let mut enc = Enc::new(&ctx);
+        let mut state = SeqState::new(&self.prog, &mut enc);
+        let writers: Vec<usize> = (0..self.paths.len())
+            .filter(|&i| self.paths[i].writes_state)
+            .collect();
+        let (k, may_skip) = match prefix {
+            Prefix::Exactly(k) => (k, false),
+            Prefix::UpTo(k) => (k, true),
+        };
+        if k > 0 && writers.is_empty() {
+            return Ok(Solved::Unsat);
+        }
+        let mut selectors = Vec::with_capacity(k);
+        for j in 0..k {
+            let sel = BV::new_const(&ctx, format!("sel!{j}"), 16);
+            let limit = writers.len() as u64 + u64::from(may_skip);
+            solver.assert(&sel.bvult(&BV::from_u64(&ctx, limit, 16)));
+            for (wi, &p) in writers.iter().enumerate() {
+                let g = sel._eq(&BV::from_u64(&ctx, wi as u64, 16));
+                self.encode_path(&mut enc, &solver, &mut state, p, j, &g);
+            }
+            selectors.push(sel);
+        }
+        let yes = Bool::from_bool(&ctx, true);
+        self.encode_path(&mut enc, &solver, &mut state, target, k, &yes);
+        for j in 0..=k {
+            for c in packet_constraints(&mut enc, j) {
+                solver.assert(&c);
+            }
+            if j > 0 {
+                let a = enc.now(j - 1);
+                let b = enc.now(j);
+                solver.assert(&a.bvule(&b));
+            }
+        }
+        for b in blocked.iter().filter(|b| b.len() == k) {
+            let mut same = Vec::new();
+            for (j, &p) in b.iter().enumerate() {
+                match writers.iter().position(|&w| w == p) {
+                    Some(wi) => same.push(selectors[j]._eq(&BV::from_u64(&ctx, wi as u64, 16))),
+                    None => same.push(Bool::from_bool(&ctx, false)),
+                }
+            }
+            let refs: Vec<&Bool> = same.iter().collect();
+            solver.assert(&Bool::and(&ctx, &refs).not());
+        }
+        match solver.check() {
+            SatResult::Unsat => Ok(Solved::Unsat),
+            SatResult::Unknown => Ok(Solved::Unknown(
+                solver
+                    .get_reason_unknown()
+                    .unwrap_or_else(|| "unknown".to_string()),
+            )),
+            SatResult::Sat => {
+                let Some(model) = solver.get_model() else {
+                    return Ok(Solved::Unknown("Z3 returned no model".into()));
+                };
+                let mut out = Vec::new();
+                for j in 0..=k {
+                    let path = if j == k {
+                        target
+                    } else {
+                        let v = model
+                            .eval(&selectors[j], true)
+                            .and_then(|v| v.as_u64())
+                            .unwrap_or(u64::MAX);
+                        match writers.get(v as usize) {
+                            Some(&p) => p,
+                            None => continue, // an empty slot
+                        }
+                    };
+                    out.push(extract(&mut enc, &model, j, path, self.raw[path].port));
+                }
+                Ok(Solved::Sequence(out))
+            }
+        }
+    }
+
+    /// Asserts that packet `ns` takes path `p` when `g` holds, and applies its state calls.
+    fn encode_path<'c>(
+        &self,
+        enc: &mut Enc<'c>,
+        solver: &Solver<'c>,
+        state: &mut SeqState<'c>,
+        p: usize,
+        ns: usize,
+        g: &Bool<'c>,
+    ) {
+        let raw = &self.raw[p];
+        for c in &raw.conds {
+            let b = enc.boolean(&c.term, ns);
+            solver.assert(&g.implies(&b));
+        }
+        for op in &raw.ops {
+            state.apply(enc, solver, op, ns, g);
+        }
+    }
+}
+
+fn feasible(prog: &NfProgram, id: usize, p: &RawPath) -> FeasiblePath {
+    let mut steps = Vec::new();
+    let mut conditions = Vec::new();
+    let mut assumes = Vec::new();
+    for c in &p.conds {
+        let kind = match c.kind {
+            CondKind::If => BranchKind::If,
+            CondKind::IfLet => BranchKind::IfLet,
+            CondKind::Parse(Layer::Ipv4) => BranchKind::ParseIpv4,
+            CondKind::Parse(Layer::L4) => BranchKind::ParseL4,
+            CondKind::Fact => continue,
+        };
+        let (line, col) = prog.line_col(c.span);
+        let text = c.term.to_string();
+        let about_state = {
+            let mut any = false;
+            c.term.visit_syms(&mut |s| {
+                any |= matches!(s.kind, super::term::SymKind::State(_));
+            });
+            any
+        };
+        if about_state {
+            assumes.push(format!("{text}  [line {line}]"));
+        }
+        conditions.push(format!("{text}  [line {line}]"));
+        steps.push(SigStep {
+            decision: Decision {
+                at: c.span.lo,
+                taken: c.taken,
+            },
+            kind,
+            line,
+            col,
+            cond: text,
+        });
+    }
+    let action = match &p.outcome {
+        Outcome::Drop => "drop".to_string(),
+        Outcome::Flood => "flood".to_string(),
+        Outcome::Forward(t) => format!("forward({t})"),
+    };
+    FeasiblePath {
+        id,
+        port: p.port,
+        device: super::build::device_name(prog, p.port),
+        signature: PathSignature {
+            port: p.port,
+            steps,
+            action: p.action_span.lo,
+        },
+        action,
+        action_line: prog.line_col(p.action_span).0,
+        conditions,
+        assumes,
+        writes_state: p.ops.iter().any(|o| {
+            o.access == exec::Access::Write
+                && !matches!(
+                    o.method,
+                    Method::TableExpire | Method::DChainExpire | Method::SketchExpire
+                )
+        }),
+    }
+}
+
+fn mask(w: u32) -> u64 {
+    if w >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << w) - 1
+    }
+}
+
+/// The constraints that make a packet model a frame the test harness can build exactly:
+/// parsing succeeds iff the EtherType and protocol say so, IPv4 headers have no options
+/// and a total length that covers the frame, and frames are 60 to 1514 bytes long.
+fn packet_constraints<'c>(enc: &mut Enc<'c>, j: usize) -> Vec<Bool<'c>> {
+    let ctx = enc.ctx;
+    let f = |enc: &mut Enc<'c>, fl: PktField| enc.field(j, fl);
+    let num = |v: u64, w: u32| BV::from_u64(ctx, v, w);
+    let len = f(enc, PktField::Len);
+    let ety = f(enc, PktField::EthType);
+    let proto = f(enc, PktField::IpProto);
+    let ihl = f(enc, PktField::IpIhl);
+    let iplen = f(enc, PktField::IpLen);
+    let ipv4 = enc.parsed(j, Layer::Ipv4);
+    let l4 = enc.parsed(j, Layer::L4);
+    let is_ip = ety._eq(&num(0x0800, 16));
+    let tcp_udp = Bool::or(ctx, &[&proto._eq(&num(6, 8)), &proto._eq(&num(17, 8))]);
+    vec![
+        len.bvuge(&num(60, 16)),
+        len.bvule(&num(1514, 16)),
+        ipv4._eq(&is_ip),
+        l4._eq(&Bool::and(ctx, &[&ipv4, &tcp_udp])),
+        ipv4.implies(&ihl._eq(&num(5, 8))),
+        ipv4.implies(&iplen._eq(&len.bvsub(&num(14, 16)))),
+    ]
+}
+
+fn extract<'c>(
+    enc: &mut Enc<'c>,
+    model: &z3::Model<'c>,
+    j: usize,
+    path: usize,
+    port: u16,
+) -> PacketModel {
+    let mut fields = Vec::with_capacity(ALL_FIELDS.len());
+    for fl in ALL_FIELDS {
+        let v = enc.field(j, fl);
+        let bits = model.eval(&v, true).and_then(|x| x.as_u64()).unwrap_or(0);
+        fields.push((fl, bits));
+    }
+    let now = enc.now(j);
+    let time_ns = model.eval(&now, true).and_then(|x| x.as_u64()).unwrap_or(0);
+    let b = |enc: &mut Enc<'c>, l: Layer| {
+        let v = enc.parsed(j, l);
+        model
+            .eval(&v, true)
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false)
+    };
+    let parsed_ipv4 = b(enc, Layer::Ipv4);
+    let parsed_l4 = b(enc, Layer::L4);
+    PacketModel {
+        path,
+        port,
+        time_ns,
+        parsed_ipv4,
+        parsed_l4,
+        fields,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Terms to Z3, one namespace per packet.
+
+/// Translates terms to Z3 with one namespace per packet of the sequence (`3!pkt.ip.src`).
+/// (The analysis' own `Smt` knows two packets at most and hides its model; a sequence
+/// needs any number and the model's values.)
+struct Enc<'c> {
+    ctx: &'c Context,
+    cache: HashMap<(usize, usize), (Term, Dyn<'c>)>,
+    hash_fns: HashMap<u32, FuncDecl<'c>>,
+}
+
+#[derive(Clone)]
+enum Dyn<'c> {
+    B(Bool<'c>),
+    V(BV<'c>),
+}
+
+impl<'c> Enc<'c> {
+    fn new(ctx: &'c Context) -> Self {
+        Enc {
+            ctx,
+            cache: HashMap::new(),
+            hash_fns: HashMap::new(),
+        }
+    }
+
+    fn name(ns: usize, s: &str) -> String {
+        format!("{ns}!{s}")
+    }
+
+    fn field(&mut self, ns: usize, f: PktField) -> BV<'c> {
+        BV::new_const(self.ctx, Self::name(ns, f.path()), width(f.ty()))
+    }
+
+    fn now(&mut self, ns: usize) -> BV<'c> {
+        BV::new_const(self.ctx, Self::name(ns, "now"), 64)
+    }
+
+    fn parsed(&mut self, ns: usize, l: Layer) -> Bool<'c> {
+        let n = match l {
+            Layer::Ipv4 => "parse.ipv4",
+            Layer::L4 => "parse.l4",
+        };
+        Bool::new_const(self.ctx, Self::name(ns, n))
+    }
+
+    fn num(&self, v: u64, w: u32) -> BV<'c> {
+        BV::from_u64(self.ctx, v & mask(w), w)
+    }
+
+    fn boolean(&mut self, t: &Term, ns: usize) -> Bool<'c> {
+        match self.tr(t, ns) {
+            Dyn::B(b) => b,
+            Dyn::V(v) => {
+                let w = v.get_size();
+                v._eq(&self.num(0, w)).not()
+            }
+        }
+    }
+
+    fn bv(&mut self, t: &Term, ns: usize) -> BV<'c> {
+        match self.tr(t, ns) {
+            Dyn::V(v) => v,
+            Dyn::B(b) => b.ite(&self.num(1, 1), &self.num(0, 1)),
+        }
+    }
+
+    fn bv_w(&mut self, t: &Term, ns: usize, w: u32) -> BV<'c> {
+        let v = self.bv(t, ns);
+        fit(&v, w)
+    }
+
+    fn tr(&mut self, t: &Term, ns: usize) -> Dyn<'c> {
+        let key = (t.ptr(), ns);
+        if let Some((_, z)) = self.cache.get(&key) {
+            return z.clone();
+        }
+        let z = self.tr_uncached(t, ns);
+        self.cache.insert(key, (t.clone(), z.clone()));
+        z
+    }
+
+    fn tr_uncached(&mut self, t: &Term, ns: usize) -> Dyn<'c> {
+        let ty = t.ty();
+        let w = width(ty).max(1);
+        let signed = ty.int().is_some_and(IntTy::is_signed);
+        match t.kind() {
+            Kind::Const(b) => {
+                if ty == Type::Bool {
+                    Dyn::B(Bool::from_bool(self.ctx, *b != 0))
+                } else {
+                    Dyn::V(self.num(*b, w))
+                }
+            }
+            Kind::Sym(s) => {
+                let name = Self::name(ns, &s.name);
+                if ty == Type::Bool {
+                    Dyn::B(Bool::new_const(self.ctx, name))
+                } else {
+                    Dyn::V(BV::new_const(self.ctx, name, w))
+                }
+            }
+            Kind::Unary(op, a) => match (op, ty) {
+                (UnOp::Not, Type::Bool) => Dyn::B(self.boolean(a, ns).not()),
+                (UnOp::Not, _) => Dyn::V(self.bv_w(a, ns, w).bvnot()),
+                (UnOp::Neg, _) => Dyn::V(self.bv_w(a, ns, w).bvneg()),
+            },
+            Kind::Binary(op, a, b) => self.binary(*op, a, b, ns),
+            Kind::Ite(c, a, b) => {
+                let c = self.boolean(c, ns);
+                if ty == Type::Bool {
+                    let a = self.boolean(a, ns);
+                    let b = self.boolean(b, ns);
+                    Dyn::B(c.ite(&a, &b))
+                } else {
+                    let a = self.bv_w(a, ns, w);
+                    let b = self.bv_w(b, ns, w);
+                    Dyn::V(c.ite(&a, &b))
+                }
+            }
+            Kind::Cast(a) => {
+                if ty == Type::Bool {
+                    Dyn::B(self.boolean(a, ns))
+                } else {
+                    let from_signed = a.ty().int().is_some_and(IntTy::is_signed);
+                    let v = self.bv(a, ns);
+                    let have = v.get_size();
+                    Dyn::V(if have < w && from_signed {
+                        v.sign_ext(w - have)
+                    } else {
+                        fit(&v, w)
+                    })
+                }
+            }
+            Kind::Builtin(b, args) => Dyn::V(self.builtin(*b, args, w, signed, ns)),
+            Kind::Hash(args) => {
+                let mut parts: Vec<BV<'c>> = args.iter().map(|a| self.bv(a, ns)).collect();
+                let mut acc = match parts.pop() {
+                    Some(v) => v,
+                    None => self.num(0, 1),
+                };
+                while let Some(p) = parts.pop() {
+                    acc = p.concat(&acc);
+                }
+                let in_w = acc.get_size();
+                let ctx = self.ctx;
+                let f = self.hash_fns.entry(in_w).or_insert_with(|| {
+                    FuncDecl::new(
+                        ctx,
+                        format!("hash#{in_w}"),
+                        &[&Sort::bitvector(ctx, in_w)],
+                        &Sort::bitvector(ctx, 32),
+                    )
+                });
+                let r = f.apply(&[&acc]);
+                Dyn::V(r.as_bv().unwrap_or_else(|| BV::from_u64(ctx, 0, 32)))
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, a: &Term, b: &Term, ns: usize) -> Dyn<'c> {
+        use BinOp::*;
+        let aty = a.ty();
+        let signed = aty.int().is_some_and(IntTy::is_signed);
+        if aty == Type::Bool {
+            let x = self.boolean(a, ns);
+            let y = self.boolean(b, ns);
+            return Dyn::B(match op {
+                And | BitAnd => Bool::and(self.ctx, &[&x, &y]),
+                Or | BitOr => Bool::or(self.ctx, &[&x, &y]),
+                BitXor | Ne => x.xor(&y),
+                Eq => x.iff(&y),
+                _ => Bool::from_bool(self.ctx, false),
+            });
+        }
+        let w = width(aty).max(1);
+        let x = self.bv_w(a, ns, w);
+        let y = self.bv_w(b, ns, w);
+        let zero = self.num(0, w);
+        let is_zero = y._eq(&zero);
+        Dyn::V(match op {
+            Eq => return Dyn::B(x._eq(&y)),
+            Ne => return Dyn::B(x._eq(&y).not()),
+            Lt => return Dyn::B(if signed { x.bvslt(&y) } else { x.bvult(&y) }),
+            Le => return Dyn::B(if signed { x.bvsle(&y) } else { x.bvule(&y) }),
+            Gt => return Dyn::B(if signed { x.bvsgt(&y) } else { x.bvugt(&y) }),
+            Ge => return Dyn::B(if signed { x.bvsge(&y) } else { x.bvuge(&y) }),
+            And => return Dyn::B(Bool::and(self.ctx, &[&x._eq(&zero).not(), &is_zero.not()])),
+            Or => return Dyn::B(Bool::or(self.ctx, &[&x._eq(&zero).not(), &is_zero.not()])),
+            Add => x.bvadd(&y),
+            Sub => x.bvsub(&y),
+            Mul => x.bvmul(&y),
+            Div => is_zero.ite(&zero, &if signed { x.bvsdiv(&y) } else { x.bvudiv(&y) }),
+            Rem => is_zero.ite(&x, &if signed { x.bvsrem(&y) } else { x.bvurem(&y) }),
+            BitAnd => x.bvand(&y),
+            BitOr => x.bvor(&y),
+            BitXor => x.bvxor(&y),
+            Shl => x.bvshl(&y.bvurem(&self.num(w as u64, w))),
+            Shr => {
+                let amount = y.bvurem(&self.num(w as u64, w));
+                if signed {
+                    x.bvashr(&amount)
+                } else {
+                    x.bvlshr(&amount)
+                }
+            }
+        })
+    }
+
+    fn builtin(&mut self, b: Builtin, args: &[Term], w: u32, signed: bool, ns: usize) -> BV<'c> {
+        let arg = |s: &mut Self, i: usize| match args.get(i) {
+            Some(t) => s.bv_w(t, ns, w),
+            None => s.num(0, w),
+        };
+        let x = arg(self, 0);
+        let y = arg(self, 1);
+        let max = if signed {
+            self.num(i64::MAX as u64, w)
+        } else {
+            self.num(u64::MAX, w)
+        };
+        let min = if signed {
+            self.num(i64::MIN as u64, w)
+        } else {
+            self.num(0, w)
+        };
+        let lt = |a: &BV<'c>, c: &BV<'c>| if signed { a.bvslt(c) } else { a.bvult(c) };
+        match b {
+            Builtin::Min => lt(&x, &y).ite(&x, &y),
+            Builtin::Max => lt(&x, &y).ite(&y, &x),
+            Builtin::SatAdd => {
+                let s = x.bvadd(&y);
+                if signed {
+                    let over = x.bvadd_no_overflow(&y, true).not();
+                    let under = x.bvadd_no_underflow(&y).not();
+                    over.ite(&max, &under.ite(&min, &s))
+                } else {
+                    s.bvult(&x).ite(&max, &s)
+                }
+            }
+            Builtin::SatSub => {
+                let s = x.bvsub(&y);
+                if signed {
+                    let over = x.bvsub_no_overflow(&y).not();
+                    let under = x.bvsub_no_underflow(&y, true).not();
+                    over.ite(&max, &under.ite(&min, &s))
+                } else {
+                    x.bvult(&y).ite(&min, &s)
+                }
+            }
+            Builtin::MulDiv => {
+                let z = arg(self, 2);
+                let ext = 128 - w;
+                let wide = |v: &BV<'c>| {
+                    if signed {
+                        v.sign_ext(ext)
+                    } else {
+                        v.zero_ext(ext)
+                    }
+                };
+                let (a, bb, c) = (wide(&x), wide(&y), wide(&z));
+                let zero128 = BV::from_u64(self.ctx, 0, 128);
+                let prod = a.bvmul(&bb);
+                let q = if signed {
+                    prod.bvsdiv(&c)
+                } else {
+                    prod.bvudiv(&c)
+                };
+                let low = q.extract(w - 1, 0);
+                let res = if signed {
+                    let hi = BV::from_i64(self.ctx, i64::MAX, 128);
+                    let lo = BV::from_i64(self.ctx, i64::MIN, 128);
+                    q.bvsgt(&hi).ite(&max, &q.bvslt(&lo).ite(&min, &low))
+                } else {
+                    let hi = BV::from_u64(self.ctx, u64::MAX >> (64 - w.min(64)), 128);
+                    q.bvugt(&hi).ite(&max, &low)
+                };
+                c._eq(&zero128).ite(&self.num(0, w), &res)
+            }
+            Builtin::Hash => self.num(0, 32),
+        }
+    }
+
+    /// The scalar leaves of a symbolic value as bit-vectors (`bool` is one bit).
+    fn leaves(&mut self, v: &SymVal, ns: usize) -> Vec<BV<'c>> {
+        v.terms().iter().map(|t| self.bv(t, ns)).collect()
+    }
+}
+
+/// Resizes a bit-vector (zero-extend or keep the low bits).
+fn fit<'c>(v: &BV<'c>, w: u32) -> BV<'c> {
+    let have = v.get_size();
+    if have == w {
+        v.clone()
+    } else if have < w {
+        v.zero_ext(w - have)
+    } else {
+        v.extract(w - 1, 0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The bounded state model.
+
+/// A table, map or allocator entry created by an earlier call of the sequence.
+struct Entry<'c> {
+    /// The call that created it ran and succeeded (its key/value stay readable as stale
+    /// data after it is freed).
+    added: Bool<'c>,
+    /// Still allocated.
+    present: Bool<'c>,
+    key: Vec<BV<'c>>,
+    idx: BV<'c>,
+    stamp: BV<'c>,
+    /// Map entries keep their value here; tables keep values per index in `values`.
+    val: Vec<BV<'c>>,
+}
+
+/// A write of a value at an index (table values, vector elements), in call order.
+struct IdxWrite<'c> {
+    g: Bool<'c>,
+    idx: BV<'c>,
+    val: Vec<BV<'c>>,
+}
+
+enum Obj<'c> {
+    Table {
+        cap: u32,
+        ttl: u64,
+        entries: Vec<Entry<'c>>,
+        values: Vec<IdxWrite<'c>>,
+        allocs: BV<'c>,
+        key_zero: Vec<BV<'c>>,
+        val_zero: Vec<BV<'c>>,
+    },
+    Map {
+        cap: u32,
+        entries: Vec<Entry<'c>>,
+    },
+    Vector {
+        cap: u32,
+        writes: Vec<IdxWrite<'c>>,
+        zero: Vec<BV<'c>>,
+    },
+    DChain {
+        cap: u32,
+        ttl: u64,
+        entries: Vec<Entry<'c>>,
+        allocs: BV<'c>,
+    },
+    Cht {
+        backends: usize,
+    },
+    Sketch {
+        threshold: u32,
+        touches: Vec<(Bool<'c>, Vec<BV<'c>>)>,
+    },
+    Sets {
+        sets: u32,
+        per_set: u32,
+        /// (present, set index, element).
+        elems: Vec<(Bool<'c>, BV<'c>, Vec<BV<'c>>)>,
+    },
+}
+
+struct SeqState<'c> {
+    objs: Vec<Obj<'c>>,
+}
+
+/// The widths of the scalar leaves of a type (records flattened in field order).
+fn leaf_widths(ty: Type, records: &[RecordDef], out: &mut Vec<u32>) {
+    match ty {
+        Type::Record(id) => {
+            if let Some(r) = records.get(id.0 as usize) {
+                for (_, t) in &r.fields {
+                    leaf_widths(*t, records, out);
+                }
+            }
+        }
+        other => out.push(width(other).max(1)),
+    }
+}
+
+fn zero_leaves<'c>(ctx: &'c Context, ty: Option<Type>, records: &[RecordDef]) -> Vec<BV<'c>> {
+    let mut ws = Vec::new();
+    if let Some(t) = ty {
+        leaf_widths(t, records, &mut ws);
+    }
+    ws.into_iter().map(|w| BV::from_u64(ctx, 0, w)).collect()
+}
+
+fn value_leaves<'c>(enc: &mut Enc<'c>, v: &Value, ty: Type, records: &[RecordDef]) -> Vec<BV<'c>> {
+    let sv = SymVal::from_value(v, ty, records);
+    enc.leaves(&sv, 0)
+}
+
+impl<'c> SeqState<'c> {
+    fn new(prog: &NfProgram, enc: &mut Enc<'c>) -> Self {
+        let ctx = enc.ctx;
+        let recs = &prog.records;
+        let yes = Bool::from_bool(ctx, true);
+        let zero32 = BV::from_u64(ctx, 0, 32);
+        let zero64 = BV::from_u64(ctx, 0, 64);
+        let objs = prog
+            .states
+            .iter()
+            .map(|s| match &s.kind {
+                StateKind::Table {
+                    key,
+                    value,
+                    capacity,
+                    ttl,
+                } => Obj::Table {
+                    cap: *capacity,
+                    ttl: *ttl,
+                    entries: Vec::new(),
+                    values: Vec::new(),
+                    allocs: zero32.clone(),
+                    key_zero: zero_leaves(ctx, Some(*key), recs),
+                    val_zero: zero_leaves(ctx, *value, recs),
+                },
+                StateKind::Map {
+                    key,
+                    value,
+                    capacity,
+                    init,
+                } => {
+                    let mut entries = Vec::new();
+                    if let Some(init) = init {
+                        for (i, (k, v)) in init.entries.iter().enumerate() {
+                            entries.push(Entry {
+                                added: yes.clone(),
+                                present: yes.clone(),
+                                key: value_leaves(enc, k, *key, recs),
+                                idx: BV::from_u64(ctx, i as u64, 32),
+                                stamp: zero64.clone(),
+                                val: value_leaves(enc, v, *value, recs),
+                            });
+                        }
+                    }
+                    Obj::Map {
+                        cap: *capacity,
+                        entries,
+                    }
+                }
+                StateKind::Vector { elem, capacity } => Obj::Vector {
+                    cap: *capacity,
+                    writes: Vec::new(),
+                    zero: zero_leaves(ctx, Some(*elem), recs),
+                },
+                StateKind::DChain { capacity, ttl } => Obj::DChain {
+                    cap: *capacity,
+                    ttl: *ttl,
+                    entries: Vec::new(),
+                    allocs: zero32.clone(),
+                },
+                StateKind::Cht { backends, .. } => Obj::Cht {
+                    backends: backends.0 as usize,
+                },
+                StateKind::Sketch { threshold, .. } => Obj::Sketch {
+                    threshold: *threshold,
+                    touches: Vec::new(),
+                },
+                StateKind::Sets { sets, per_set, .. } => Obj::Sets {
+                    sets: *sets,
+                    per_set: *per_set,
+                    elems: Vec::new(),
+                },
+            })
+            .collect();
+        SeqState { objs }
+    }
+
+    /// Applies one state call of packet `ns` (running iff `g`) to the model, asserting
+    /// what its results are.
+    fn apply(
+        &mut self,
+        enc: &mut Enc<'c>,
+        solver: &Solver<'c>,
+        op: &Op,
+        ns: usize,
+        g: &Bool<'c>,
+    ) {
+        if op.implicit {
+            return;
+        }
+        let ctx = enc.ctx;
+        let g = match &op.guard {
+            Some(t) => {
+                let b = enc.boolean(t, ns);
+                Bool::and(ctx, &[g, &b])
+            }
+            None => g.clone(),
+        };
+        let now = enc.now(ns);
+        let key = op.key.as_ref().map(|k| enc.leaves(k, ns));
+        let arg = op.arg.as_ref().map(|a| enc.leaves(a, ns));
+        let index = op.index.as_ref().map(|t| enc.bv_w(t, ns, 32));
+        let ok = op.ok.as_ref().map(|t| enc.boolean(t, ns));
+        let result = op.result.as_ref().map(|r| enc.leaves(r, ns));
+        let result_bool = op.result.as_ref().and_then(|r| match r {
+            SymVal::Scalar(t) if t.ty() == Type::Bool => Some(enc.boolean(t, ns)),
+            _ => None,
+        });
+        let assert = |c: Bool<'c>| solver.assert(&g.implies(&c));
+        let n32 = |v: u64| BV::from_u64(ctx, v, 32);
+        let sid = op.state.0 as usize;
+        // The CHT reads its backend table.
+        if let Some(Obj::Cht { backends }) = self.objs.get(sid) {
+            let b = *backends;
+            if let (Method::ChtFind, Some(Obj::Table { entries, .. })) =
+                (op.method, self.objs.get(b))
+            {
+                let found = any(ctx, entries.iter().map(|e| e.present.clone()));
+                if let Some(ok) = &ok {
+                    assert(ok._eq(&found));
+                }
+                if let Some(r) = result.as_ref().and_then(|r| r.first()) {
+                    let mut idx = n32(0);
+                    for e in entries.iter().rev() {
+                        idx = e.present.ite(&e.idx, &idx);
+                    }
+                    assert(found.implies(&r._eq(&fit(&idx, r.get_size()))));
+                }
+            }
+            return;
+        }
+        let Some(obj) = self.objs.get_mut(sid) else {
+            return;
+        };
+        match obj {
+            Obj::Table {
+                cap,
+                ttl,
+                entries,
+                values,
+                allocs,
+                key_zero,
+                val_zero,
+            } => {
+                let cap = *cap;
+                match op.method {
+                    Method::TableExpire => expire(ctx, entries, *ttl, &g, &now),
+                    Method::TableGet | Method::TableContains | Method::TableRemove => {
+                        let k = key.unwrap_or_default();
+                        let hit = any(ctx, entries.iter().map(|e| {
+                            Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
+                        }));
+                        let flag = ok.clone().or(result_bool.clone());
+                        if let Some(f) = &flag {
+                            assert(f._eq(&hit));
+                        }
+                        if op.method == Method::TableGet {
+                            if let Some(r) = result.as_ref().and_then(|r| r.first()) {
+                                let mut idx = n32(0);
+                                for e in entries.iter() {
+                                    let m = Bool::and(
+                                        ctx,
+                                        &[&e.present, &eq_leaves(ctx, &e.key, &k)],
+                                    );
+                                    idx = m.ite(&e.idx, &idx);
+                                }
+                                assert(hit.implies(&r._eq(&fit(&idx, r.get_size()))));
+                            }
+                        }
+                        if op.method == Method::TableRemove {
+                            for e in entries.iter_mut() {
+                                let m = Bool::and(
+                                    ctx,
+                                    &[&g, &e.present, &eq_leaves(ctx, &e.key, &k)],
+                                );
+                                e.present = Bool::and(ctx, &[&e.present, &m.not()]);
+                            }
+                        }
+                    }
+                    Method::TableAdd => {
+                        let k = key.unwrap_or_default();
+                        let hit = any(ctx, entries.iter().map(|e| {
+                            Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
+                        }));
+                        let count = count(ctx, entries.iter().map(|e| e.present.clone()));
+                        let room = count.bvult(&n32(cap as u64));
+                        let can = Bool::and(ctx, &[&hit.not(), &room]);
+                        let done = match &ok {
+                            Some(f) => {
+                                assert(f._eq(&can));
+                                f.clone()
+                            }
+                            None => can.clone(),
+                        };
+                        let idx = match result.as_ref().and_then(|r| r.first()) {
+                            Some(r) => {
+                                let r = fit(r, 32);
+                                assert(done.implies(&r._eq(allocs)));
+                                r
+                            }
+                            None => allocs.clone(),
+                        };
+                        let added = Bool::and(ctx, &[&g, &done]);
+                        entries.push(Entry {
+                            added: added.clone(),
+                            present: added.clone(),
+                            key: k,
+                            idx: idx.clone(),
+                            stamp: now.clone(),
+                            val: Vec::new(),
+                        });
+                        values.push(IdxWrite {
+                            g: added.clone(),
+                            idx,
+                            val: arg.unwrap_or_else(|| val_zero.clone()),
+                        });
+                        *allocs = added.ite(&allocs.bvadd(&n32(1)), allocs);
+                    }
+                    Method::TableRefresh | Method::TableHasIndex => {
+                        let i = index.unwrap_or_else(|| n32(u64::MAX));
+                        let live = any(ctx, entries.iter().map(|e| {
+                            Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])
+                        }));
+                        let in_range = i.bvult(&n32(cap as u64));
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&Bool::and(ctx, &[&live, &in_range])));
+                        }
+                        if op.method == Method::TableRefresh {
+                            for e in entries.iter_mut() {
+                                let m = Bool::and(ctx, &[&g, &e.present, &e.idx._eq(&i)]);
+                                e.stamp = m.ite(&now, &e.stamp);
+                            }
+                        }
+                    }
+                    Method::TableKey => {
+                        let i = index.unwrap_or_else(|| n32(u64::MAX));
+                        let mut out = key_zero.clone();
+                        for e in entries.iter() {
+                            let m = Bool::and(ctx, &[&e.added, &e.idx._eq(&i)]);
+                            out = select(&m, &e.key, &out);
+                        }
+                        if let Some(r) = &result {
+                            assert(eq_leaves(ctx, r, &out));
+                        }
+                    }
+                    Method::TableValue => {
+                        let i = index.unwrap_or_else(|| n32(u64::MAX));
+                        let mut out = val_zero.clone();
+                        for w in values.iter() {
+                            let m = Bool::and(ctx, &[&w.g, &w.idx._eq(&i)]);
+                            out = select(&m, &w.val, &out);
+                        }
+                        if let Some(r) = &result {
+                            assert(eq_leaves(ctx, r, &out));
+                        }
+                    }
+                    Method::TableSetValue => {
+                        let i = index.unwrap_or_else(|| n32(u64::MAX));
+                        let in_range = i.bvult(&n32(cap as u64));
+                        values.push(IdxWrite {
+                            g: Bool::and(ctx, &[&g, &in_range]),
+                            idx: i,
+                            val: arg.unwrap_or_else(|| val_zero.clone()),
+                        });
+                    }
+                    Method::TableFull | Method::TableSize => {
+                        let c = count(ctx, entries.iter().map(|e| e.present.clone()));
+                        if op.method == Method::TableFull {
+                            if let Some(r) = &result_bool {
+                                assert(r._eq(&c._eq(&n32(cap as u64))));
+                            }
+                        } else if let Some(r) = result.as_ref().and_then(|r| r.first()) {
+                            assert(r._eq(&fit(&c, r.get_size())));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Obj::Map { cap, entries } => {
+                let cap = *cap;
+                let k = key.unwrap_or_default();
+                let found = any(ctx, entries.iter().map(|e| {
+                    Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
+                }));
+                match op.method {
+                    Method::MapGet => {
+                        if let Some(f) = &ok {
+                            assert(f._eq(&found));
+                        }
+                        if let (Some(r), Some(first)) = (&result, entries.first()) {
+                            let mut out: Vec<BV<'c>> = first.val.clone();
+                            for e in entries.iter() {
+                                let m = Bool::and(
+                                    ctx,
+                                    &[&e.present, &eq_leaves(ctx, &e.key, &k)],
+                                );
+                                out = select(&m, &e.val, &out);
+                            }
+                            assert(found.implies(&eq_leaves(ctx, r, &out)));
+                        }
+                    }
+                    Method::MapContains => {
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&found));
+                        }
+                    }
+                    Method::MapPut => {
+                        let c = count(ctx, entries.iter().map(|e| e.present.clone()));
+                        let can = Bool::and(ctx, &[&found.not(), &c.bvult(&n32(cap as u64))]);
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&can));
+                        }
+                        let added = Bool::and(ctx, &[&g, &can]);
+                        entries.push(Entry {
+                            added: added.clone(),
+                            present: added,
+                            key: k,
+                            idx: n32(0),
+                            stamp: now.clone(),
+                            val: arg.unwrap_or_default(),
+                        });
+                    }
+                    Method::MapErase => {
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&found));
+                        }
+                        for e in entries.iter_mut() {
+                            let m = Bool::and(ctx, &[&g, &eq_leaves(ctx, &e.key, &k)]);
+                            e.present = Bool::and(ctx, &[&e.present, &m.not()]);
+                        }
+                    }
+                    Method::MapSize => {
+                        let c = count(ctx, entries.iter().map(|e| e.present.clone()));
+                        if let Some(r) = result.as_ref().and_then(|r| r.first()) {
+                            assert(r._eq(&fit(&c, r.get_size())));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Obj::Vector { cap, writes, zero } => {
+                let i = index.unwrap_or_else(|| n32(u64::MAX));
+                match op.method {
+                    Method::VectorGet => {
+                        let mut out = zero.clone();
+                        for w in writes.iter() {
+                            let m = Bool::and(ctx, &[&w.g, &w.idx._eq(&i)]);
+                            out = select(&m, &w.val, &out);
+                        }
+                        if let Some(r) = &result {
+                            assert(eq_leaves(ctx, r, &out));
+                        }
+                    }
+                    Method::VectorSet => {
+                        let in_range = i.bvult(&n32(*cap as u64));
+                        writes.push(IdxWrite {
+                            g: Bool::and(ctx, &[&g, &in_range]),
+                            idx: i,
+                            val: arg.unwrap_or_else(|| zero.clone()),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Obj::DChain {
+                cap,
+                ttl,
+                entries,
+                allocs,
+            } => {
+                let cap = *cap;
+                match op.method {
+                    Method::DChainExpire => expire(ctx, entries, *ttl, &g, &now),
+                    Method::DChainAllocate => {
+                        let c = count(ctx, entries.iter().map(|e| e.present.clone()));
+                        let can = c.bvult(&n32(cap as u64));
+                        let done = match &ok {
+                            Some(f) => {
+                                assert(f._eq(&can));
+                                f.clone()
+                            }
+                            None => can,
+                        };
+                        let idx = match result.as_ref().and_then(|r| r.first()) {
+                            Some(r) => {
+                                let r = fit(r, 32);
+                                assert(done.implies(&r._eq(allocs)));
+                                r
+                            }
+                            None => allocs.clone(),
+                        };
+                        let added = Bool::and(ctx, &[&g, &done]);
+                        entries.push(Entry {
+                            added: added.clone(),
+                            present: added.clone(),
+                            key: Vec::new(),
+                            idx,
+                            stamp: now.clone(),
+                            val: Vec::new(),
+                        });
+                        *allocs = added.ite(&allocs.bvadd(&n32(1)), allocs);
+                    }
+                    Method::DChainRefresh | Method::DChainIsAllocated | Method::DChainFree => {
+                        let i = index.unwrap_or_else(|| n32(u64::MAX));
+                        let live = any(ctx, entries.iter().map(|e| {
+                            Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])
+                        }));
+                        let in_range = i.bvult(&n32(cap as u64));
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&Bool::and(ctx, &[&live, &in_range])));
+                        }
+                        for e in entries.iter_mut() {
+                            let m = Bool::and(ctx, &[&g, &e.present, &e.idx._eq(&i)]);
+                            match op.method {
+                                Method::DChainRefresh => e.stamp = m.ite(&now, &e.stamp),
+                                Method::DChainFree => {
+                                    e.present = Bool::and(ctx, &[&e.present, &m.not()])
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Obj::Cht { .. } => {}
+            Obj::Sketch { threshold, touches } => {
+                let k = key.unwrap_or_default();
+                match op.method {
+                    Method::SketchOver => {
+                        // n touches leave a count of n - 1 in every cell of the key.
+                        let n = count(
+                            ctx,
+                            touches
+                                .iter()
+                                .map(|(tg, tk)| Bool::and(ctx, &[tg, &eq_leaves(ctx, tk, &k)])),
+                        );
+                        let over = n.bvuge(&n32(*threshold as u64 + 2));
+                        if let Some(r) = &result_bool {
+                            assert(r._eq(&over));
+                        }
+                    }
+                    Method::SketchTouch => touches.push((g.clone(), k)),
+                    _ => {}
+                }
+            }
+            Obj::Sets {
+                sets,
+                per_set,
+                elems,
+            } => {
+                let i = index.unwrap_or_else(|| n32(u64::MAX));
+                let x = arg.unwrap_or_default();
+                let in_range = i.bvult(&n32(*sets as u64));
+                let in_set = |e: &(Bool<'c>, BV<'c>, Vec<BV<'c>>)| {
+                    Bool::and(ctx, &[&e.0, &e.1._eq(&i)])
+                };
+                match op.method {
+                    Method::SetsClear => {
+                        for e in elems.iter_mut() {
+                            let m = Bool::and(ctx, &[&g, &e.1._eq(&i)]);
+                            e.0 = Bool::and(ctx, &[&e.0, &m.not()]);
+                        }
+                    }
+                    Method::SetsContains | Method::SetsInsert => {
+                        let has = any(ctx, elems.iter().map(|e| {
+                            Bool::and(ctx, &[&in_set(e), &eq_leaves(ctx, &e.2, &x)])
+                        }));
+                        if op.method == Method::SetsContains {
+                            if let Some(r) = &result_bool {
+                                assert(r._eq(&Bool::and(ctx, &[&has, &in_range])));
+                            }
+                        } else {
+                            let n = count(ctx, elems.iter().map(in_set));
+                            let can = Bool::and(
+                                ctx,
+                                &[&in_range, &has.not(), &n.bvult(&n32(*per_set as u64))],
+                            );
+                            let done = match &result_bool {
+                                Some(r) => {
+                                    assert(r._eq(&can));
+                                    r.clone()
+                                }
+                                None => can,
+                            };
+                            elems.push((Bool::and(ctx, &[&g, &done]), i, x));
+                        }
+                    }
+                    Method::SetsCount => {
+                        let n = count(ctx, elems.iter().map(in_set));
+                        if let Some(r) = result.as_ref().and_then(|r| r.first()) {
+                            assert(r._eq(&fit(&n, r.get_size())));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Expiry at `now`: entries stamped strictly before `now - ttl` (saturating) are freed.
+fn expire<'c>(ctx: &'c Context, entries: &mut [Entry<'c>], ttl: u64, g: &Bool<'c>, now: &BV<'c>) {
+    let ttl_bv = BV::from_u64(ctx, ttl, 64);
+    let zero = BV::from_u64(ctx, 0, 64);
+    let threshold = now.bvuge(&ttl_bv).ite(&now.bvsub(&ttl_bv), &zero);
+    for e in entries.iter_mut() {
+        let old = e.stamp.bvult(&threshold);
+        let freed = Bool::and(ctx, &[g, &old]);
+        e.present = Bool::and(ctx, &[&e.present, &freed.not()]);
+    }
+}
+
+fn any<'c>(ctx: &'c Context, it: impl Iterator<Item = Bool<'c>>) -> Bool<'c> {
+    let v: Vec<Bool<'c>> = it.collect();
+    if v.is_empty() {
+        return Bool::from_bool(ctx, false);
+    }
+    let refs: Vec<&Bool<'c>> = v.iter().collect();
+    Bool::or(ctx, &refs)
+}
+
+fn count<'c>(ctx: &'c Context, it: impl Iterator<Item = Bool<'c>>) -> BV<'c> {
+    let one = BV::from_u64(ctx, 1, 32);
+    let zero = BV::from_u64(ctx, 0, 32);
+    it.fold(zero.clone(), |acc, b| acc.bvadd(&b.ite(&one, &zero)))
+}
+
+fn eq_leaves<'c>(ctx: &'c Context, a: &[BV<'c>], b: &[BV<'c>]) -> Bool<'c> {
+    if a.len() != b.len() {
+        return Bool::from_bool(ctx, false);
+    }
+    let eqs: Vec<Bool<'c>> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let w = x.get_size().max(y.get_size());
+            fit(x, w)._eq(&fit(y, w))
+        })
+        .collect();
+    if eqs.is_empty() {
+        return Bool::from_bool(ctx, true);
+    }
+    let refs: Vec<&Bool<'c>> = eqs.iter().collect();
+    Bool::and(ctx, &refs)
+}
+
+fn select<'c>(c: &Bool<'c>, a: &[BV<'c>], b: &[BV<'c>]) -> Vec<BV<'c>> {
+    if a.len() != b.len() {
+        return b.to_vec();
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let w = y.get_size();
+            c.ite(&fit(x, w), y)
+        })
+        .collect()
+}

@@ -1,0 +1,252 @@
+//! The generated binary the checker runs: built from the NF with `maestro-build`, driven
+//! through its `record` subcommand over packet files, its answers read back as record
+//! files. The checker therefore tests the code that is deployed, not a re-interpretation.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use maestro_analyzer::NfProgram;
+use maestro_build::{Builder, Built};
+use maestro_generator::{CrateOptions, GenOptions};
+use maestro_runtime::exec::wire::{write_packets, RecordFile};
+use maestro_runtime::exec::Strategy;
+use maestro_runtime::InputPacket;
+use serde::Deserialize;
+
+/// Why the generated binary could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum BinaryError {
+    #[error("cannot generate code for the NF: {0}")]
+    Generate(#[from] maestro_generator::GenError),
+    #[error(transparent)]
+    Build(#[from] maestro_build::BuildError),
+    #[error("cannot run {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{binary} {command} failed (exit {code:?}): {stderr}")]
+    Failed {
+        binary: PathBuf,
+        command: String,
+        code: Option<i32>,
+        stderr: String,
+    },
+    #[error("cannot read what {binary} wrote: {detail}")]
+    Output { binary: PathBuf, detail: String },
+}
+
+/// What the binary's `info` says about the NF it implements.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BinaryInfo {
+    pub nf: String,
+    pub port_count: u16,
+    pub lan_port: u16,
+    pub wan_port: u16,
+    pub state: Vec<StateInfo>,
+    pub renamed: Vec<RenamedInfo>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StateInfo {
+    pub name: String,
+    pub kind: String,
+    pub capacity: u32,
+    pub sharded: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RenamedInfo {
+    pub out_field: String,
+    pub in_field: String,
+    pub in_ports: Vec<u16>,
+}
+
+/// How to run one `record`.
+#[derive(Clone, Debug)]
+pub struct RecordRequest {
+    pub strategy: Strategy,
+    pub cores: usize,
+    /// `None`: real threads, pinned; `Some(seed)`: the deterministic schedule.
+    pub seed: Option<u64>,
+    /// RSS configuration file (JSON) for parallel strategies.
+    pub rss: Option<PathBuf>,
+    pub instrument: bool,
+    /// A runtime mutant's command-line name (`keep-aborted-decision`, ...).
+    pub mutant: Option<String>,
+    /// Run without input renaming (the per-core-allocator mutant).
+    pub no_rename: bool,
+    /// `strict` or `compat`.
+    pub parse_mode: &'static str,
+}
+
+impl RecordRequest {
+    pub fn new(strategy: Strategy, cores: usize) -> RecordRequest {
+        RecordRequest {
+            strategy,
+            cores,
+            seed: None,
+            rss: None,
+            instrument: false,
+            mutant: None,
+            no_rename: false,
+            parse_mode: "strict",
+        }
+    }
+
+    /// The schedule as the report names it.
+    pub fn schedule_name(&self) -> String {
+        match self.seed {
+            None => "threads".to_string(),
+            Some(s) => format!("seed:{s}"),
+        }
+    }
+}
+
+/// A built generated binary.
+#[derive(Clone, Debug)]
+pub struct GeneratedBinary {
+    pub built: Built,
+    pub info: BinaryInfo,
+}
+
+impl GeneratedBinary {
+    /// Generates the NF's crate (with `gen` options: mutants) and builds it, cached.
+    pub fn build(
+        builder: &Builder,
+        program: &NfProgram,
+        gen: &GenOptions,
+    ) -> Result<GeneratedBinary, BinaryError> {
+        let suffix = if gen.expiry_off_by_one { "-mutant" } else { "" };
+        let package = format!("{}-nf{suffix}", program.name.replace('_', "-"));
+        let options = CrateOptions {
+            package: package.clone(),
+            runtime_path: Builder::runtime_dir(),
+            default_strategy: "seq".to_string(),
+            gen: gen.clone(),
+        };
+        // Generate first, so generator errors are reported as such, not as write errors.
+        maestro_generator::generate(program, gen)?;
+        let built = builder.build(&package, |dir| {
+            maestro_generator::write_crate(program, dir, &options)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })?;
+        let info = Self::read_info(&built.binary)?;
+        Ok(GeneratedBinary { built, info })
+    }
+
+    fn read_info(binary: &Path) -> Result<BinaryInfo, BinaryError> {
+        let out = Command::new(binary)
+            .arg("info")
+            .output()
+            .map_err(|source| BinaryError::Spawn {
+                binary: binary.to_path_buf(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(BinaryError::Failed {
+                binary: binary.to_path_buf(),
+                command: "info".into(),
+                code: out.status.code(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| BinaryError::Output {
+            binary: binary.to_path_buf(),
+            detail: format!("info JSON: {e}"),
+        })
+    }
+
+    /// Names of the NF's state objects, by object number.
+    pub fn object_names(&self) -> Vec<String> {
+        self.info.state.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Runs `record` over a packet file and reads the record file back.
+    pub fn record(
+        &self,
+        packets: &Path,
+        work: &Path,
+        req: &RecordRequest,
+    ) -> Result<RecordFile, BinaryError> {
+        let binary = &self.built.binary;
+        let output = work.join(format!(
+            "records-{}-{}-{}-{}-{}.bin",
+            req.strategy.name(),
+            req.cores,
+            req.schedule_name().replace(':', "-"),
+            std::process::id(),
+            unique()
+        ));
+        let mut cmd = Command::new(binary);
+        cmd.arg("record")
+            .arg("--input")
+            .arg(packets)
+            .arg("--output")
+            .arg(&output)
+            .args(["--strategy", req.strategy.name()])
+            .args(["--cores", &req.cores.to_string()])
+            .args(["--schedule", &req.schedule_name()])
+            .args(["--parse-mode", req.parse_mode]);
+        if let Some(rss) = &req.rss {
+            cmd.arg("--rss").arg(rss);
+        }
+        if req.instrument {
+            cmd.arg("--instrument");
+        }
+        if let Some(m) = &req.mutant {
+            cmd.args(["--mutant", m]);
+        }
+        if req.no_rename {
+            cmd.arg("--no-rename");
+        }
+        let out = cmd.output().map_err(|source| BinaryError::Spawn {
+            binary: binary.clone(),
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(BinaryError::Failed {
+                binary: binary.clone(),
+                command: format!(
+                    "record --strategy {} --cores {} --schedule {}",
+                    req.strategy.name(),
+                    req.cores,
+                    req.schedule_name()
+                ),
+                code: out.status.code(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        let file = RecordFile::read(&output).map_err(|e| BinaryError::Output {
+            binary: binary.clone(),
+            detail: e.to_string(),
+        });
+        let _ = std::fs::remove_file(&output);
+        file
+    }
+
+    /// Writes `packets` to a packet file in `work` and records one run over them.
+    pub fn record_packets(
+        &self,
+        packets: &[InputPacket],
+        work: &Path,
+        req: &RecordRequest,
+    ) -> Result<RecordFile, BinaryError> {
+        let path = work.join(format!("packets-{}-{}.bin", std::process::id(), unique()));
+        write_packets(&path, packets).map_err(|e| BinaryError::Output {
+            binary: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let result = self.record(&path, work, req);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,895 @@
+//! `maestro verify`: the whole check of one NF.
+//!
+//! 1. Load and analyze the NF, solve its RSS configuration for the requested cores, and
+//!    build the generated binary (cached).
+//! 2. Collect the traffic: captures (every record accounted for), a synthetic trace when
+//!    nothing else is given, and with `--adversarial` the generated families
+//!    ([`crate::adversarial`]), property-based random traces and one sequence per
+//!    feasible path ([`crate::paths`]).
+//! 3. Per source: the reference interpreter (in a thread, while the binary runs), the
+//!    generated `seq` against it bit for bit, then each parallel strategy on real threads
+//!    and under deterministic seeded schedules, compared by [`crate::compare::compare_run`].
+//! 4. The first failing divergence of each run is minimized by delta debugging and
+//!    written as a pcapng counterexample to `--out-dir`.
+//! 5. The Z3 co-location proof, path coverage, and with `--mutants` the self-test.
+
+use std::path::{Path, PathBuf};
+
+use maestro_analyzer::{Analysis, AnalyzeOptions, NfProgram};
+use maestro_build::Builder;
+use maestro_generator::GenOptions;
+use maestro_interpreter::{InterpOptions, Interpreter};
+use maestro_rss::{export, solve, z3check, RssConfig, SolveOptions};
+use maestro_runtime::capture::{CaptureItem, CaptureReader, DeviceMap, PortAssigner};
+use maestro_runtime::exec::nic::NicConfig;
+use maestro_runtime::exec::wire::RecordFile;
+use maestro_runtime::exec::Strategy;
+use maestro_runtime::packet::ParseMode;
+use maestro_runtime::{InputPacket, Observation};
+use proptest::strategy::{Strategy as _, ValueTree};
+
+use crate::adversarial::{self, AdversarialContext, Steering};
+use crate::binary::{BinaryError, GeneratedBinary, RecordRequest};
+use crate::compare::{compare_run, level_for, CompareCtx, Renamed, RunData, StateObject};
+use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
+use crate::mutants::{self, MutantInput, MutantKind};
+use crate::paths;
+use crate::report::{
+    ConstraintProof, Coverage, Divergence, DivergenceClass, MutantResult, MutantRow,
+    ObjectProof, ProofStatus, SourceKind, SourceReport, StrategyReport, VerifyReport,
+};
+
+/// Why verification could not run (as opposed to finding divergences).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Load(#[from] maestro_analyzer::LoadError),
+    #[error("cannot analyze the NF: {0}")]
+    Analyze(#[from] maestro_analyzer::AnalysisError),
+    #[error("cannot solve an RSS configuration: {0}")]
+    Rss(#[from] maestro_rss::SolveError),
+    #[error(transparent)]
+    Binary(#[from] BinaryError),
+    #[error("{path}: {reason}")]
+    Input { path: PathBuf, reason: String },
+    #[error("cannot start the reference interpreter: {0}")]
+    Interpreter(String),
+    #[error("cannot compare: {0}")]
+    Compare(String),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to verify and how.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    pub nf: PathBuf,
+    pub overrides: Vec<(String, String)>,
+    pub pcaps: Vec<PathBuf>,
+    /// How capture packets get their input port (`auto`, `flow`, ...).
+    pub device_map: String,
+    pub adversarial: bool,
+    /// Random traces run with `--adversarial`.
+    pub random_traces: u32,
+    /// Parallel strategies to check (invalid ones for the NF are skipped with a note).
+    pub strategies: Vec<Strategy>,
+    pub cores: usize,
+    /// Deterministic schedules per run, besides real threads.
+    pub seeds: u64,
+    pub strict: bool,
+    /// Where counterexamples go (none written without it).
+    pub out_dir: Option<PathBuf>,
+    pub mutants: bool,
+    pub parse_mode: ParseMode,
+    /// Scratch folder for packet and record files.
+    pub work_dir: PathBuf,
+    pub seed: u64,
+}
+
+impl VerifyOptions {
+    pub fn new(nf: impl Into<PathBuf>) -> VerifyOptions {
+        VerifyOptions {
+            nf: nf.into(),
+            overrides: Vec::new(),
+            pcaps: Vec::new(),
+            device_map: "auto".into(),
+            adversarial: false,
+            random_traces: 32,
+            strategies: vec![Strategy::Sn, Strategy::Locks, Strategy::Tm],
+            cores: 2,
+            seeds: 3,
+            strict: false,
+            out_dir: None,
+            mutants: false,
+            parse_mode: ParseMode::Strict,
+            work_dir: std::env::temp_dir().join(format!("maestro-verify-{}", std::process::id())),
+            seed: 1,
+        }
+    }
+}
+
+/// One traffic source with its packets.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub report: SourceReport,
+    pub packets: Vec<InputPacket>,
+}
+
+/// The prepared verification of one NF.
+pub struct Verifier {
+    opts: VerifyOptions,
+    program: NfProgram,
+    analysis: Analysis,
+    rss: RssConfig,
+    rss_path: PathBuf,
+    nic: NicConfig,
+    binary: GeneratedBinary,
+    state: Vec<StateObject>,
+    renamed: Vec<Renamed>,
+    /// Status lines for the user (progress).
+    progress: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+fn parse_mode_name(mode: ParseMode) -> &'static str {
+    match mode {
+        ParseMode::Strict => "strict",
+        ParseMode::MaestroCompat => "compat",
+    }
+}
+
+/// The reference observations of a trace, from a fresh interpreter.
+pub fn reference(
+    program: &NfProgram,
+    mode: ParseMode,
+    packets: &[InputPacket],
+) -> Result<Vec<Observation>, VerifyError> {
+    let mut interp = Interpreter::new(program, InterpOptions { parse_mode: mode })
+        .map_err(|e| VerifyError::Interpreter(e.to_string()))?;
+    Ok(packets.iter().map(|p| interp.process(p)).collect())
+}
+
+/// Reads a capture as the NF's input: ports from the device map, time clamped so it
+/// never runs backwards; refused records counted with their first reasons.
+pub fn read_capture(
+    path: &Path,
+    device_map: &str,
+    program: &NfProgram,
+) -> Result<Source, VerifyError> {
+    let map: DeviceMap = device_map.parse().map_err(|e| VerifyError::Input {
+        path: path.to_path_buf(),
+        reason: format!("--device-map {device_map}: {e}"),
+    })?;
+    let reader = CaptureReader::open(path).map_err(|e| VerifyError::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let lan = program.device_port("lan").unwrap_or(0);
+    let wan = program
+        .device_port("wan")
+        .unwrap_or(if program.port_count > 1 { 1 } else { 0 });
+    let mut assigner = PortAssigner::new(map, lan, wan);
+    let mut packets = Vec::new();
+    let (mut refused, mut reasons) = (0u64, Vec::new());
+    let mut clock = 0u64;
+    for item in reader {
+        let record = match item {
+            CaptureItem::Packet(r) => r,
+            CaptureItem::Refused(r) => {
+                refused += 1;
+                if reasons.len() < 5 {
+                    reasons.push(format!(
+                        "record {} at byte {}: {}",
+                        r.index, r.byte_offset, r.reason
+                    ));
+                }
+                continue;
+            }
+        };
+        match assigner.assign(&record) {
+            Ok(port) if port < program.port_count => {
+                clock = clock.max(record.time_ns);
+                packets.push(InputPacket {
+                    port,
+                    time_ns: clock,
+                    data: record.data,
+                });
+            }
+            Ok(port) => {
+                refused += 1;
+                if reasons.len() < 5 {
+                    reasons.push(format!(
+                        "record {}: input port {port} does not exist; choose another --device-map",
+                        record.index
+                    ));
+                }
+            }
+            Err(reason) => {
+                refused += 1;
+                if reasons.len() < 5 {
+                    reasons.push(format!("record {}: {reason}", record.index));
+                }
+            }
+        }
+    }
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    Ok(Source {
+        report: SourceReport {
+            name: format!("capture:{name}"),
+            kind: SourceKind::Capture,
+            purpose: format!("the capture {}", path.display()),
+            packets: packets.len() as u64,
+            refused,
+            refused_reasons: reasons,
+        },
+        packets,
+    })
+}
+
+/// The synthetic trace used when no traffic is named: 20,000 packets of 500 flows,
+/// half replies, from the traffic generator.
+pub fn synthetic(program: &NfProgram, seed: u64) -> Source {
+    let lan = program.device_port("lan").unwrap_or(0);
+    let wan = program
+        .device_port("wan")
+        .unwrap_or(if program.port_count > 1 { 1 } else { 0 });
+    let config = maestro_trafficgen::TraceConfig {
+        packets: 20_000,
+        seed,
+        reply_ratio: 0.5,
+        lan_port: lan,
+        wan_port: wan,
+        ..maestro_trafficgen::TraceConfig::default()
+    };
+    let config = maestro_trafficgen::TraceConfig {
+        flows: maestro_trafficgen::FlowSpec {
+            count: 500,
+            ..config.flows.clone()
+        },
+        ..config
+    };
+    let packets: Vec<InputPacket> = match maestro_trafficgen::TraceGen::new(config) {
+        Ok(gen) => gen.collect(),
+        Err(_) => Vec::new(),
+    };
+    Source {
+        report: SourceReport {
+            name: format!("synthetic:seed-{seed}"),
+            kind: SourceKind::Synthetic,
+            purpose: "500 TCP/UDP flows with replies from the traffic generator".into(),
+            packets: packets.len() as u64,
+            refused: 0,
+            refused_reasons: Vec::new(),
+        },
+        packets,
+    }
+}
+
+impl Verifier {
+    /// Loads, analyzes, solves and builds.
+    pub fn prepare(
+        opts: VerifyOptions,
+        builder: &Builder,
+        progress: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Verifier, VerifyError> {
+        let program = maestro_analyzer::load_nf(&opts.nf, &opts.overrides)?;
+        progress("analyzing");
+        let analysis = maestro_analyzer::analyze_with(&program, &AnalyzeOptions::default())?;
+        let rss = solve(
+            &analysis,
+            &SolveOptions {
+                cores: opts.cores,
+                seed: opts.seed,
+                ..SolveOptions::default()
+            },
+        )?;
+        std::fs::create_dir_all(&opts.work_dir).map_err(|source| VerifyError::Io {
+            path: opts.work_dir.clone(),
+            source,
+        })?;
+        let rss_path = opts.work_dir.join("rss.json");
+        let rss_json = export::json(&rss);
+        std::fs::write(&rss_path, &rss_json).map_err(|source| VerifyError::Io {
+            path: rss_path.clone(),
+            source,
+        })?;
+        let nic = NicConfig::from_json(&rss_json).map_err(|e| VerifyError::Input {
+            path: rss_path.clone(),
+            reason: e.to_string(),
+        })?;
+        progress("building the generated code");
+        let binary = GeneratedBinary::build(builder, &program, &GenOptions::default())?;
+        let state = StateObject::from_program(&program, &analysis);
+        let renamed = binary
+            .info
+            .renamed
+            .iter()
+            .map(|r| Renamed {
+                out_field: r.out_field.clone(),
+                in_field: r.in_field.clone(),
+                in_ports: r.in_ports.clone(),
+            })
+            .collect();
+        Ok(Verifier {
+            opts,
+            program,
+            analysis,
+            rss,
+            rss_path,
+            nic,
+            binary,
+            state,
+            renamed,
+            progress,
+        })
+    }
+
+    fn ctx(&self) -> CompareCtx<'_> {
+        CompareCtx {
+            program: &self.program,
+            state: self.state.clone(),
+            renamed: self.renamed.clone(),
+            parse_mode: self.opts.parse_mode,
+        }
+    }
+
+    /// The strategies that apply to this NF, with notes for those that do not.
+    fn strategies(&self, notes: &mut Vec<String>) -> Vec<Strategy> {
+        let sn_ok = self.analysis.verdict.strategy == "shared-nothing";
+        let mut out = Vec::new();
+        for &s in &self.opts.strategies {
+            match s {
+                Strategy::Seq => {}
+                Strategy::Sn if !sn_ok => notes.push(format!(
+                    "sn skipped: the analysis says `{}`: {}",
+                    self.analysis.verdict.strategy, self.analysis.verdict.summary
+                )),
+                _ => out.push(s),
+            }
+        }
+        out
+    }
+
+    /// Every traffic source of this verification.
+    pub fn sources(&self, notes: &mut Vec<String>) -> Result<Vec<Source>, VerifyError> {
+        let mut out = Vec::new();
+        for p in &self.opts.pcaps {
+            (self.progress)(&format!("reading {}", p.display()));
+            out.push(read_capture(p, &self.opts.device_map, &self.program)?);
+        }
+        if self.opts.pcaps.is_empty() && !self.opts.adversarial {
+            out.push(synthetic(&self.program, self.opts.seed));
+        }
+        if self.opts.adversarial {
+            out.extend(self.adversarial_sources(notes)?);
+        }
+        Ok(out)
+    }
+
+    fn adversarial_sources(&self, notes: &mut Vec<String>) -> Result<Vec<Source>, VerifyError> {
+        (self.progress)("generating adversarial traffic");
+        let steering = Steering::from_rss(&self.rss);
+        let ctx = AdversarialContext {
+            program: &self.program,
+            analysis: &self.analysis,
+            steering: Some(&steering),
+            cores: self.opts.cores,
+            seed: self.opts.seed,
+            parse_mode: self.opts.parse_mode,
+        };
+        let mut out = Vec::new();
+        let traces =
+            adversarial::generate(&ctx).map_err(|e| VerifyError::Interpreter(e.to_string()))?;
+        for t in traces {
+            out.push(Source {
+                report: SourceReport {
+                    name: format!("adversarial:{}", t.name),
+                    kind: SourceKind::Adversarial,
+                    purpose: t.purpose,
+                    packets: t.packets.len() as u64,
+                    refused: 0,
+                    refused_reasons: Vec::new(),
+                },
+                packets: t.packets,
+            });
+        }
+        match paths::path_traffic(&self.program, &self.analysis, self.opts.seed) {
+            Ok(report) => {
+                for t in report.traffic {
+                    out.push(Source {
+                        report: SourceReport {
+                            name: format!("paths:path-{}", t.path),
+                            kind: SourceKind::Paths,
+                            purpose: format!("reaches feasible path {}", t.path),
+                            packets: t.packets.len() as u64,
+                            refused: 0,
+                            refused_reasons: Vec::new(),
+                        },
+                        packets: t.packets,
+                    });
+                }
+                for u in report.uncovered {
+                    notes.push(format!(
+                        "path {} not reached by generated traffic: {}",
+                        u.path.id, u.reason
+                    ));
+                }
+            }
+            Err(e) => notes.push(format!("path traffic unavailable: {e}")),
+        }
+        out.extend(self.random_sources());
+        Ok(out)
+    }
+
+    fn random_sources(&self) -> Vec<Source> {
+        let params =
+            adversarial::random::Params::for_program(&self.program, self.opts.parse_mode);
+        let strategy = adversarial::random::trace_strategy(params);
+        let mut runner = adversarial::random::runner(self.opts.random_traces, self.opts.seed);
+        let mut out = Vec::new();
+        for i in 0..self.opts.random_traces {
+            let Ok(tree) = strategy.new_tree(&mut runner) else {
+                break;
+            };
+            let packets = tree.current();
+            out.push(Source {
+                report: SourceReport {
+                    name: format!("random:{i}"),
+                    kind: SourceKind::Random,
+                    purpose: "a property-based random trace (flows, replies, fragments, ICMP, \
+                              time steps around the ttl)"
+                        .into(),
+                    packets: packets.len() as u64,
+                    refused: 0,
+                    refused_reasons: Vec::new(),
+                },
+                packets,
+            });
+        }
+        out
+    }
+
+    fn request(&self, strategy: Strategy, seed: Option<u64>) -> RecordRequest {
+        let cores = if strategy == Strategy::Seq {
+            1
+        } else {
+            self.opts.cores
+        };
+        RecordRequest {
+            strategy,
+            cores,
+            seed,
+            rss: (strategy != Strategy::Seq).then(|| self.rss_path.clone()),
+            instrument: strategy == Strategy::Sn,
+            mutant: None,
+            no_rename: false,
+            parse_mode: parse_mode_name(self.opts.parse_mode),
+        }
+    }
+
+    /// Runs `req` over `packets` and compares it with `reference`.
+    fn check_run(
+        &self,
+        binary: &GeneratedBinary,
+        packets: &[InputPacket],
+        reference: &[Observation],
+        req: &RecordRequest,
+    ) -> Result<Vec<Divergence>, VerifyError> {
+        let file = binary.record_packets(packets, &self.opts.work_dir, req)?;
+        self.compare_file(packets, reference, req, &file)
+    }
+
+    fn compare_file(
+        &self,
+        packets: &[InputPacket],
+        reference: &[Observation],
+        req: &RecordRequest,
+        file: &RecordFile,
+    ) -> Result<Vec<Divergence>, VerifyError> {
+        let observations: Vec<Observation> =
+            file.entries.iter().map(|e| e.observation.clone()).collect();
+        let records: Vec<_> = file.entries.iter().map(|e| e.record).collect();
+        let translations: Vec<_> = file
+            .entries
+            .iter()
+            .flat_map(|e| e.translations.iter().cloned())
+            .collect();
+        let run = RunData {
+            strategy: req.strategy,
+            cores: req.cores,
+            observations: &observations,
+            records: &records,
+            translations: &translations,
+            access_logs: &file.trailer.access_logs,
+        };
+        compare_run(&self.ctx(), packets, reference, &run)
+            .map_err(|e| VerifyError::Compare(e.to_string()))
+    }
+
+    /// Runs every check over one source, appending to the report.
+    fn check_source(
+        &self,
+        src: &Source,
+        strategies: &[Strategy],
+        report: &mut VerifyReport,
+    ) -> Result<(), VerifyError> {
+        (self.progress)(&format!(
+            "{}: {} packets",
+            src.report.name,
+            src.packets.len()
+        ));
+        // The interpreter runs beside the generated seq binary (a separate process).
+        let seq_req = self.request(Strategy::Seq, None);
+        let (program, mode) = (&self.program, self.opts.parse_mode);
+        let (reference, seq_file) = std::thread::scope(|scope| {
+            let interp = scope.spawn(move || reference(program, mode, &src.packets));
+            let seq = self
+                .binary
+                .record_packets(&src.packets, &self.opts.work_dir, &seq_req);
+            let reference = interp
+                .join()
+                .unwrap_or_else(|_| Err(VerifyError::Interpreter("the interpreter panicked".into())));
+            (reference, seq)
+        });
+        let reference = reference?;
+        let seq_file = seq_file?;
+        let mut runs = vec![(
+            seq_req.clone(),
+            self.compare_file(&src.packets, &reference, &seq_req, &seq_file)?,
+        )];
+        for &s in strategies {
+            let mut schedules = vec![None];
+            schedules.extend((0..self.opts.seeds).map(|k| Some(self.opts.seed.wrapping_add(k))));
+            for seed in schedules {
+                let req = self.request(s, seed);
+                (self.progress)(&format!(
+                    "{}: {} on {} cores, {}",
+                    src.report.name,
+                    s.name(),
+                    req.cores,
+                    req.schedule_name()
+                ));
+                let ds = self.check_run(&self.binary, &src.packets, &reference, &req)?;
+                runs.push((req, ds));
+            }
+        }
+        for (req, ds) in runs {
+            let level = if req.strategy == Strategy::Seq {
+                crate::report::Level::Strict
+            } else {
+                level_for(req.strategy, &self.renamed)
+            };
+            let mut run = StrategyReport::new(
+                req.strategy,
+                req.cores,
+                req.schedule_name(),
+                src.report.name.clone(),
+                level,
+                src.packets.len() as u64,
+            );
+            let mut ds = ds;
+            if let Some(first) = ds.iter().position(|d| !d.class.is_envelope()) {
+                if let Some(path) = self.counterexample(src, &req, &ds[first], &report.nf)? {
+                    ds[first].counterexample = Some(path);
+                }
+            }
+            run.extend(ds);
+            report.strategies.push(run);
+        }
+        Ok(())
+    }
+
+    /// Minimizes the trace behind `d` and writes it to the out dir.
+    fn counterexample(
+        &self,
+        src: &Source,
+        req: &RecordRequest,
+        d: &Divergence,
+        nf: &str,
+    ) -> Result<Option<PathBuf>, VerifyError> {
+        let Some(dir) = &self.opts.out_dir else {
+            return Ok(None);
+        };
+        (self.progress)(&format!(
+            "{}: minimizing a {} divergence",
+            src.report.name,
+            d.class.name()
+        ));
+        let class = d.class;
+        let still_fails = |packets: &[InputPacket]| -> bool {
+            let Ok(reference) = reference(&self.program, self.opts.parse_mode, packets) else {
+                return false;
+            };
+            match self.check_run(&self.binary, packets, &reference, req) {
+                Ok(ds) => ds.iter().any(|x| x.class == class),
+                Err(_) => false,
+            }
+        };
+        let at = d.packet_index.map(|i| i as usize);
+        let min = minimize(
+            &src.packets,
+            at,
+            still_fails,
+            MinimizeOptions { max_calls: 300 },
+        );
+        std::fs::create_dir_all(dir).map_err(|source| VerifyError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let safe = |s: &str| s.replace([':', '/', ' '], "-");
+        let path = dir.join(format!(
+            "{nf}-{}-{}-{}-{}.pcapng",
+            req.strategy.name(),
+            safe(&req.schedule_name()),
+            class.name(),
+            safe(&src.report.name)
+        ));
+        write_counterexample(&path, &min.items, self.program.port_count).map_err(|e| {
+            VerifyError::Input {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Some(path))
+    }
+
+    /// The RSS co-location proof per constraint and per state object.
+    fn proof(&self, report: &mut VerifyReport) {
+        let sn = self.analysis.verdict.strategy == "shared-nothing";
+        match z3check::prove(&self.analysis, &self.rss) {
+            Ok(proofs) => {
+                for p in &proofs {
+                    report.proof.constraints.push(ConstraintProof {
+                        constraint: p.constraint.clone(),
+                        proved: p.counterexample.is_none(),
+                        counterexample: p.counterexample.as_ref().map(|_| p.to_string()),
+                    });
+                }
+                let all = proofs.iter().all(|p| p.counterexample.is_none());
+                for o in &self.state {
+                    let (status, reason) = if !sn {
+                        (
+                            ProofStatus::NotNeeded,
+                            format!(
+                                "the NF runs with shared state ({}): no co-location needed",
+                                self.analysis.verdict.strategy
+                            ),
+                        )
+                    } else if o.read_only {
+                        (
+                            ProofStatus::NotNeeded,
+                            "read-only: every core may hold a full copy".to_string(),
+                        )
+                    } else if proofs.is_empty() {
+                        (
+                            ProofStatus::NotNeeded,
+                            "no constraint: no two packets share an entry across ports".to_string(),
+                        )
+                    } else if all {
+                        (
+                            ProofStatus::Proved,
+                            format!(
+                                "Z3 proved all {} constraint(s) for the solved keys and RETA",
+                                proofs.len()
+                            ),
+                        )
+                    } else {
+                        (
+                            ProofStatus::Refuted,
+                            "a constraint has a counterexample pair (see constraints)".to_string(),
+                        )
+                    };
+                    report.proof.objects.push(ObjectProof {
+                        object: o.name.clone(),
+                        status,
+                        reason,
+                    });
+                }
+                report.proof.notes.push(
+                    "the proof covers steering (which core a packet reaches); per-core capacity, \
+                     expiry timing and the generated code itself are tested, not proved"
+                        .into(),
+                );
+            }
+            Err(e) => {
+                for o in &self.state {
+                    report.proof.objects.push(ObjectProof {
+                        object: o.name.clone(),
+                        status: ProofStatus::TestedOnly,
+                        reason: format!("no proof: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn coverage(&self, sources: &[Source], report: &mut VerifyReport) {
+        // Each source starts from a fresh NF: coverage is the union over sources.
+        let mut total: Option<paths::PathCoverage> = None;
+        for s in sources {
+            let Ok(c) = paths::coverage(&self.program, &self.analysis, &s.packets) else {
+                continue;
+            };
+            total = Some(match total {
+                None => c,
+                Some(mut t) => {
+                    for (h, x) in t.hit.iter_mut().zip(&c.hit) {
+                        *h += x;
+                    }
+                    t
+                }
+            });
+        }
+        if let Some(t) = total {
+            let uncovered = t
+                .feasible
+                .iter()
+                .zip(&t.hit)
+                .filter(|(_, &h)| h == 0)
+                .map(|(p, _)| (p.id, "not exercised by the traffic run".to_string()))
+                .collect();
+            report.coverage = Some(Coverage {
+                feasible_paths: t.feasible.len(),
+                exercised_paths: t.covered(),
+                uncovered,
+            });
+        }
+    }
+
+    /// The mutant self-test: each built-in bad parallelization against each kind of
+    /// traffic.
+    fn mutants(&self, sources: &[Source], report: &mut VerifyReport) -> Result<(), VerifyError> {
+        let input = MutantInput {
+            analysis: &self.analysis,
+            renamed: &self.renamed,
+            cores: self.opts.cores,
+            seed: self.opts.seed,
+        };
+        let mut mutant_binary: Option<GeneratedBinary> = None;
+        for m in mutants::catalog() {
+            let mut row = MutantRow {
+                mutant: m.name.to_string(),
+                description: m.description.to_string(),
+                strategy: m.strategy,
+                results: Vec::new(),
+                skipped: m.skip_reason(&self.nic, &input),
+            };
+            if row.skipped.is_some() {
+                report.mutants.push(row);
+                continue;
+            }
+            (self.progress)(&format!("mutant {}", m.name));
+            let mut req = self.request(m.strategy, None);
+            let mut binary = &self.binary;
+            match m.kind {
+                MutantKind::Nic(_) => {
+                    let cfg = m
+                        .nic(&self.nic, &input)
+                        .map_err(|e| VerifyError::Compare(e.to_string()))?;
+                    let path = self.opts.work_dir.join(format!("mutant-{}.json", m.name));
+                    let text = serde_json::to_string(&cfg)
+                        .map_err(|e| VerifyError::Compare(e.to_string()))?;
+                    std::fs::write(&path, text).map_err(|source| VerifyError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    req.rss = Some(path);
+                }
+                MutantKind::Runtime(rm) => {
+                    req.mutant = Some(rm.name().to_string());
+                    req.seed = Some(self.opts.seed);
+                }
+                MutantKind::NoRename => req.no_rename = true,
+                MutantKind::Generator => {
+                    if mutant_binary.is_none() {
+                        (self.progress)("building the expiry-off-by-one mutant");
+                        mutant_binary = Some(GeneratedBinary::build(
+                            &Builder::new(None).with_progress(false),
+                            &self.program,
+                            &GenOptions {
+                                expiry_off_by_one: true,
+                            },
+                        )?);
+                    }
+                    if let Some(b) = &mutant_binary {
+                        binary = b;
+                    }
+                }
+            }
+            for kind in [SourceKind::Capture, SourceKind::Random, SourceKind::Adversarial] {
+                let group: Vec<&Source> = sources
+                    .iter()
+                    .filter(|s| match kind {
+                        SourceKind::Capture => {
+                            matches!(s.report.kind, SourceKind::Capture | SourceKind::Synthetic)
+                        }
+                        SourceKind::Adversarial => {
+                            matches!(s.report.kind, SourceKind::Adversarial | SourceKind::Paths)
+                        }
+                        k => s.report.kind == k,
+                    })
+                    .collect();
+                if group.is_empty() {
+                    continue;
+                }
+                let mut result = MutantResult {
+                    source: kind,
+                    killed: false,
+                    by: None,
+                    class: None,
+                };
+                for s in group {
+                    let reference = reference(&self.program, self.opts.parse_mode, &s.packets)?;
+                    let ds = self.check_run(binary, &s.packets, &reference, &req)?;
+                    if let Some(d) = ds.iter().find(|d| !d.class.is_envelope()) {
+                        result.killed = true;
+                        result.by = Some(s.report.name.clone());
+                        result.class = Some(d.class);
+                        let mut run = StrategyReport::new(
+                            req.strategy,
+                            req.cores,
+                            req.schedule_name(),
+                            s.report.name.clone(),
+                            level_for(req.strategy, &self.renamed),
+                            s.packets.len() as u64,
+                        );
+                        run.mutant = Some(m.name.to_string());
+                        run.extend(ds.into_iter().take(50));
+                        report.strategies.push(run);
+                        break;
+                    }
+                }
+                row.results.push(result);
+            }
+            report.mutants.push(row);
+        }
+        Ok(())
+    }
+
+    /// Runs the whole verification.
+    pub fn run(&self) -> Result<VerifyReport, VerifyError> {
+        let mut report = VerifyReport::new(self.program.name.clone(), self.opts.strict);
+        let mut notes = Vec::new();
+        let strategies = self.strategies(&mut notes);
+        let sources = self.sources(&mut notes)?;
+        for s in &sources {
+            report.sources.push(s.report.clone());
+            self.check_source(s, &strategies, &mut report)?;
+        }
+        self.proof(&mut report);
+        self.coverage(&sources, &mut report);
+        if self.opts.mutants {
+            self.mutants(&sources, &mut report)?;
+        }
+        notes.push(format!(
+            "generated binary {} ({})",
+            self.binary.built.binary.display(),
+            if self.binary.built.cached {
+                "cached build"
+            } else {
+                "built now"
+            }
+        ));
+        report.notes.extend(notes);
+        Ok(report)
+    }
+}
+
+/// Counts of each divergence class over a report's ordinary runs (for summaries).
+pub fn class_totals(report: &VerifyReport) -> Vec<(DivergenceClass, u64)> {
+    let mut out: Vec<(DivergenceClass, u64)> = Vec::new();
+    for run in report.strategies.iter().filter(|r| r.mutant.is_none()) {
+        for c in &run.counts {
+            match out.iter_mut().find(|(k, _)| *k == c.class) {
+                Some((_, n)) => *n += c.count,
+                None => out.push((c.class, c.count)),
+            }
+        }
+    }
+    out
+}
