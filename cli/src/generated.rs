@@ -18,8 +18,8 @@ use crate::run::{ParseModeArg, RunArgs, RunStrategy};
 
 /// Solves the RSS configuration of `program` for `cores` and writes it as JSON in `dir`.
 pub fn solve_rss_file(program: &NfProgram, cores: usize, dir: &std::path::Path) -> Result<PathBuf> {
-    let analysis = maestro_analyzer::analyze_with(program, &AnalyzeOptions::default())
-        .map_err(input_error)?;
+    let analysis =
+        maestro_analyzer::analyze_with(program, &AnalyzeOptions::default()).map_err(input_error)?;
     let cfg = solve(
         &analysis,
         &SolveOptions {
@@ -40,8 +40,8 @@ pub fn check_strategy(program: &NfProgram, strategy: RunStrategy) -> Result<()> 
     if strategy != RunStrategy::Sn {
         return Ok(());
     }
-    let analysis = maestro_analyzer::analyze_with(program, &AnalyzeOptions::default())
-        .map_err(input_error)?;
+    let analysis =
+        maestro_analyzer::analyze_with(program, &AnalyzeOptions::default()).map_err(input_error)?;
     if analysis.verdict.strategy != "shared-nothing" {
         return Err(input_error(anyhow::anyhow!(
             "`{}` cannot run shared-nothing: the analysis says {}: {}; use --strategy locks or tm",

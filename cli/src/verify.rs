@@ -3,7 +3,7 @@
 //! divergences are warnings unless `--strict`), 1 a divergence (or a mutant that survived
 //! `--mutants`), 2 a usage or input error.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use maestro_build::Builder;
-use maestro_equivalence::verify::{VerifyError, VerifyOptions, Verifier};
+use maestro_equivalence::verify::{Verifier, VerifyError, VerifyOptions};
 use maestro_runtime::exec::Strategy;
 use maestro_runtime::packet::ParseMode;
 
@@ -130,11 +130,16 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
         }
         other => input_error(other),
     })?;
-    print!("{}", report.render_text(args.show));
+    // A closed stdout (`| head`) is not an error of the verification.
+    let _ = write!(
+        std::io::stdout().lock(),
+        "{}",
+        report.render_text(args.show)
+    );
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
-        println!("report: {}", path.display());
+        let _ = writeln!(std::io::stdout().lock(), "report: {}", path.display());
     }
     Ok(ExitCode::from(report.exit_code() as u8))
 }

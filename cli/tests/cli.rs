@@ -158,3 +158,93 @@ fn check_lists_every_library_nf() {
         assert!(out.status.success(), "{nf}: {}", text(&out));
     }
 }
+
+/// `maestro` with generated-code builds cached under the test target directory.
+fn maestro_cached(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(args)
+        .current_dir(repo())
+        .env(
+            "MAESTRO_CACHE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("maestro-cache"),
+        )
+        .output()
+        .expect("maestro runs")
+}
+
+/// One test builds the generated fw once and uses it for `run --strategy` and `verify`,
+/// so CI pays for one build.
+#[test]
+fn generated_fw_runs_on_two_cores_and_verifies_equivalent() {
+    let trace = scratch("verify-trace.pcapng");
+    generate(&trace, "40", "1500");
+    let out_file = scratch("fw-sn-out.pcapng");
+    let out = maestro_cached(&[
+        "run",
+        "nfs/fw",
+        "--pcap",
+        trace.to_str().unwrap(),
+        "--strategy",
+        "sn",
+        "--cores",
+        "2",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("sn, 2 core(s)"), "{t}");
+    assert!(t.contains("records            1500"), "{t}");
+    assert!(out_file.is_file());
+
+    let json = scratch("fw-verify.json");
+    let out = maestro_cached(&[
+        "verify",
+        "nfs/fw",
+        "--pcap",
+        trace.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("verify fw: 1 source(s), 1500 packets"), "{t}");
+    for strategy in ["seq", "sn", "locks", "tm"] {
+        assert!(
+            t.lines().any(|l| l.trim_start().starts_with(strategy) && l.ends_with("equivalent")),
+            "no equivalent {strategy} run in:\n{t}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report written"))
+            .expect("report is JSON");
+    assert_eq!(report["nf"], "fw");
+    assert_eq!(report["strategies"].as_array().map(Vec::len), Some(7));
+}
+
+#[test]
+fn verify_refuses_a_missing_capture_with_exit_2() {
+    let out = maestro_cached(&["verify", "nfs/fw", "--pcap", "no/such/file.pcap"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("no/such/file.pcap"), "{t}");
+}
+
+#[test]
+fn shared_nothing_is_refused_for_a_locks_nf() {
+    let trace = scratch("bridge-trace.pcapng");
+    generate(&trace, "5", "20");
+    let out = maestro_cached(&[
+        "run",
+        "nfs/bridge",
+        "--pcap",
+        trace.to_str().unwrap(),
+        "--strategy",
+        "sn",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("cannot run shared-nothing"), "{t}");
+}

@@ -596,7 +596,7 @@ pub fn constrained_peer(eqs: &[(Field, Field)], p: &Tuple, rng: &mut Rng, revers
 /// candidates that lands on its target core; without steering (or on one core) they are
 /// plain random flows.
 fn spread(ctx: &AdversarialContext<'_>, port: u16, n: usize, rng: &mut Rng) -> Vec<Tuple> {
-    let proto = |k: usize| if k % 2 == 0 { TCP } else { UDP };
+    let proto = |k: usize| if k.is_multiple_of(2) { TCP } else { UDP };
     let steer = ctx
         .steering
         .and_then(|s| s.port(port))
@@ -1165,21 +1165,17 @@ pub fn table_full(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>,
         };
         let mut rng = Rng::new(ctx.seed, &format!("full:{object}"));
         let count = cap as usize + 4;
-        // Distinct in the keyed fields: walk the low bits of the first keyed field.
-        let mut seen = BTreeSet::new();
-        let mut flows = Vec::with_capacity(count);
-        let key_fields: Vec<Field> = if fields.is_empty() {
-            Field::ALL.to_vec()
-        } else {
-            fields
-        };
-        while flows.len() < count {
-            let t = rng.tuple(UDP);
-            let key: Vec<u32> = key_fields.iter().map(|f| t.get(*f)).collect();
-            if seen.insert(key) {
-                flows.push(t);
-            }
-        }
+        // Distinct in the keyed fields by construction: flow k is a random tuple whose
+        // first keyed field has k XORed into a random base (no search, no repeats).
+        let key_field = fields.first().copied().unwrap_or(Field::Src);
+        let base = rng.tuple(UDP).get(key_field);
+        let flows: Vec<Tuple> = (0..count)
+            .map(|k| {
+                let mut t = rng.tuple(UDP);
+                t.set(key_field, base ^ (k as u32));
+                t
+            })
+            .collect();
         let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
         let firsts: Vec<Observation> = flows
             .iter()

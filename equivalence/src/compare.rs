@@ -19,6 +19,7 @@
 //!
 //! [`compare_run`] puts them together for one run.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use maestro_analyzer::sym::report::Analysis;
@@ -41,7 +42,7 @@ pub enum CompareError {
         nf: String,
         purpose: &'static str,
         #[source]
-        source: InterpError,
+        source: Box<InterpError>,
     },
     #[error("renamed field `{0}` (from the generated binary's `info`) is not one of l4.sport, l4.dport, ip.src, ip.dst; the checker cannot compare modulo renaming: extend runtime/src/exec/rename.rs")]
     RenamedField(String),
@@ -526,12 +527,15 @@ impl RenamingOracle {
 /// The inputs as the parallel NF saw them: `inputs` with the runtime's translations
 /// applied. A translation whose `old` value is not what the input holds is reported
 /// (`renaming`): the record file and the trace disagree.
-pub fn apply_translations(
+pub fn apply_translations<'a>(
     renamed: &[Renamed],
     mode: ParseMode,
-    inputs: &[InputPacket],
+    inputs: &'a [InputPacket],
     translations: &[Translation],
-) -> (Vec<InputPacket>, Vec<Divergence>) {
+) -> (Cow<'a, [InputPacket]>, Vec<Divergence>) {
+    if translations.is_empty() {
+        return (Cow::Borrowed(inputs), Vec::new());
+    }
     let mut seen = inputs.to_vec();
     let mut out = Vec::new();
     for t in translations {
@@ -572,7 +576,7 @@ pub fn apply_translations(
             ));
         }
     }
-    (seen, out)
+    (Cow::Owned(seen), out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -660,7 +664,7 @@ pub fn serializable(
             CompareError::Interpreter {
                 nf: program.name.clone(),
                 purpose: "serializable replay",
-                source,
+                source: Box::new(source),
             }
         })?;
     for (k, &i) in pi.iter().enumerate() {
@@ -812,8 +816,9 @@ pub fn sharding(state: &[StateObject], logs: &[Option<Vec<AccessCount>>]) -> Vec
                 .push((core as u16, a.count));
         }
     }
-    // (object, cores) -> (keys, an example key with its counts)
-    let mut groups: BTreeMap<(u16, Vec<u16>), (u64, u64, Vec<(u16, u64)>)> = BTreeMap::new();
+    // (object, cores) -> (keys, an example key, its (core, count)s)
+    type Group = (u64, u64, Vec<(u16, u64)>);
+    let mut groups: BTreeMap<(u16, Vec<u16>), Group> = BTreeMap::new();
     for ((object, key), touched) in cores_of {
         if touched.len() < 2 {
             continue;
@@ -995,7 +1000,7 @@ impl Model {
         .map_err(|source| CompareError::Interpreter {
             nf: program.name.clone(),
             purpose: "capacity envelope model",
-            source,
+            source: Box::new(source),
         })?;
         Ok(Model {
             interp,
@@ -1059,14 +1064,13 @@ fn same_modulo_renamed(a: &Observation, b: &Observation, ctx: &CompareCtx<'_>) -
 /// that several packets of one path add to may need more than twice the packets.
 pub fn classify_capacity(
     ctx: &CompareCtx<'_>,
-    cores: usize,
     inputs: &[InputPacket],
     seen: &[InputPacket],
     reference: &[Observation],
-    observations: &[Observation],
-    records: &[PacketRecord],
+    run: &RunData<'_>,
     divergences: &mut [Divergence],
 ) -> Result<(), CompareError> {
+    let (cores, observations, records) = (run.cores, run.observations, run.records);
     let n = inputs
         .len()
         .min(seen.len())
@@ -1215,16 +1219,7 @@ pub fn compare_run(
                 ds
             };
             if !run.records.is_empty() {
-                classify_capacity(
-                    ctx,
-                    run.cores,
-                    inputs,
-                    &seen,
-                    reference,
-                    run.observations,
-                    run.records,
-                    &mut outputs,
-                )?;
+                classify_capacity(ctx, inputs, &seen, reference, run, &mut outputs)?;
             }
             out.extend(outputs);
         }

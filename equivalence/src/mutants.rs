@@ -343,8 +343,8 @@ pub fn split_pair(cfg: &NicConfig, input: &MutantInput<'_>) -> Option<SplitPair>
         let [pa, pb] = pc.ports;
         let name = format!("{}-{}", pc.devices[0], pc.devices[1]);
         let mut rng = Rng::new(input.seed, &format!("witness:{pa}:{pb}"));
-        for k in 0..256 {
-            let p1 = rng.tuple(if k % 2 == 0 { TCP } else { UDP });
+        for k in 0..256u32 {
+            let p1 = rng.tuple(if k.is_multiple_of(2) { TCP } else { UDP });
             let p2 = constrained_peer(&eqs, &p1, &mut rng, false);
             let mut firsts = vec![frame(&p1, pa)];
             if keys_class(a, pa, "FRAG_IPV4") {

@@ -23,7 +23,7 @@
 //!
 //! Every path left uncovered is listed with the reason.
 
-use maestro_analyzer::sym::paths::{PacketModel, PathSignature, Prefix, Solved};
+use maestro_analyzer::sym::paths::{PacketModel, Prefix, Solved, Times};
 use maestro_analyzer::sym::report::PathInfo;
 use maestro_analyzer::{
     Analysis, AnalysisError, AnalyzeOptions, ConfigValue, IntTy, LoadError, NfProgram, PathSet,
@@ -40,6 +40,16 @@ use std::path::Path;
 pub const MAX_PREFIX: usize = 5;
 /// Executions of the random search, per NF configuration that still has uncovered paths.
 pub const RANDOM_BUDGET: usize = 400;
+/// Timestamps of solved sequences when no time gap is needed: 1 s, then 1 µs apart.
+const FIXED_TIMES: Times = Times::Fixed {
+    start: 1_000_000_000,
+    step: 1_000,
+};
+/// Longest prefix solved with free timestamps (a larger problem; no library path needs
+/// more than three earlier packets and a time gap at once).
+const FREE_TIMES_MAX_PREFIX: usize = 3;
+/// Per-query solver timeout of the search, in milliseconds.
+const QUERY_TIMEOUT_MS: u32 = 3_000;
 /// Longest sequence the random search builds.
 const RANDOM_MAX_LEN: usize = 10;
 
@@ -145,20 +155,19 @@ fn feasible_paths(
 }
 
 fn enumerate(program: &NfProgram) -> Result<PathSet, PathsError> {
-    PathSet::enumerate(program, &AnalyzeOptions::default()).map_err(|source| {
-        PathsError::Analysis {
-            nf: program.name.clone(),
-            source,
-        }
+    PathSet::enumerate(program, &AnalyzeOptions::default()).map_err(|source| PathsError::Analysis {
+        nf: program.name.clone(),
+        source,
     })
 }
 
 fn interpreter(program: &NfProgram) -> Result<Interpreter, PathsError> {
-    let mut i =
-        Interpreter::new(program, InterpOptions::default()).map_err(|source| PathsError::Interp {
+    let mut i = Interpreter::new(program, InterpOptions::default()).map_err(|source| {
+        PathsError::Interp {
             nf: program.name.clone(),
             source,
-        })?;
+        }
+    })?;
     i.set_path_tracing(true);
     Ok(i)
 }
@@ -672,7 +681,6 @@ fn packet_of(m: &PacketModel) -> InputPacket {
 /// What happened when trying one path in one configuration.
 #[derive(Default)]
 struct Attempt {
-    unsat: bool,
     unknown: Option<String>,
     /// Paths (ids) the interpreter took instead, when models were found.
     wrong: Vec<String>,
@@ -718,34 +726,33 @@ impl Search<'_> {
         })
     }
 
-    /// Solves for `target` (base index) in one configuration.
-    fn solve(
+    /// Solves for `target` (base index; `tv` in the variant's numbering) with exactly `k`
+    /// earlier packets in one configuration: fixed timestamps first, then (for short
+    /// prefixes) free ones; a model the interpreter disagrees with is blocked and the
+    /// solver asked again.
+    fn solve_k(
         &mut self,
         v: &mut Variant,
         target: usize,
-        sig: &PathSignature,
+        tv: usize,
+        k: usize,
         attempt: &mut Attempt,
     ) -> Result<Option<Vec<InputPacket>>, PathsError> {
-        let Some(tv) = v.set.find(sig) else {
-            attempt.unsat = true;
-            return Ok(None);
-        };
-        let mut prefixes: Vec<Prefix> = (0..3.min(MAX_PREFIX + 1)).map(Prefix::Exactly).collect();
-        prefixes.push(Prefix::UpTo(MAX_PREFIX));
-        for prefix in prefixes {
+        let mut modes = vec![FIXED_TIMES];
+        if k <= FREE_TIMES_MAX_PREFIX {
+            modes.push(Times::Free);
+        }
+        for times in modes {
             let mut blocked: Vec<Vec<usize>> = Vec::new();
             for _ in 0..3 {
                 self.queries += 1;
-                let t0 = std::time::Instant::now();
-                let solved = v.set.solve(tv, prefix, &blocked).map_err(|source| {
-                    PathsError::Analysis {
+                let solved = v
+                    .set
+                    .solve(tv, Prefix::Exactly(k), times, &blocked)
+                    .map_err(|source| PathsError::Analysis {
                         nf: v.prog.name.clone(),
                         source,
-                    }
-                })?;
-                if std::env::var_os("PATHS_DEBUG").is_some() {
-                    eprintln!("  DEBUG {} path {} {:?} {:?} -> {} in {:?}", v.prog.name, self.base.paths[target].id, v.overrides, prefix, match &solved { Solved::Unsat => "unsat", Solved::Unknown(_) => "unknown", Solved::Sequence(_) => "sat" }, t0.elapsed());
-                }
+                    })?;
                 match solved {
                     Solved::Unsat => break,
                     Solved::Unknown(r) => {
@@ -758,26 +765,22 @@ impl Search<'_> {
                         self.replays += 1;
                         let run = self.replay(v, models)?;
                         let r = &v.runs[run];
-                        if r.took.last().copied().flatten() == Some(target) {
-                            attempt.unsat = false;
+                        let took = r.took.last().copied().flatten();
+                        if took == Some(target) {
                             return Ok(Some(r.packets.clone()));
                         }
-                        let other = match r.took.last().copied().flatten() {
-                            Some(k) => format!("path {}", self.base.paths[k].id),
-                            None => "a path of the variant only".to_string(),
+                        let other = match took {
+                            Some(p) => format!("path {}", self.base.paths[p].id),
+                            None => "a path only the overridden NF has".to_string(),
                         };
                         if !attempt.wrong.contains(&other) {
                             attempt.wrong.push(other);
-                        }
-                        if matches!(prefix, Prefix::UpTo(_)) {
-                            break;
                         }
                         blocked.push(assignment);
                     }
                 }
             }
         }
-        attempt.unsat = attempt.wrong.is_empty() && attempt.unknown.is_none();
         Ok(None)
     }
 
@@ -982,60 +985,45 @@ pub fn path_traffic(
     };
     let n = base.paths.len();
     let mut done: Vec<Option<PathTraffic>> = vec![None; n];
-    let mut attempts: Vec<Vec<(String, Attempt)>> = (0..n).map(|_| Vec::new()).collect();
-    let mut variants = vec![Variant {
-        overrides: Vec::new(),
-        note: String::new(),
-        prog: program.clone(),
-        set: enumerate(program)?,
-        runs: Vec::new(),
-    }];
+    let mut variants = vec![variant(program, Vec::new(), String::new())?];
     let extra = variant_overrides(program);
-    let mut next_extra = 0;
-    let mut vi = 0;
-    loop {
-        if vi == variants.len() {
-            // Load the next configuration only while paths remain open.
-            if done.iter().all(Option::is_some) || next_extra >= extra.len() {
-                break;
-            }
-            let (ov, note) = extra[next_extra].clone();
-            next_extra += 1;
-            let prog = reload(program, &ov)?;
-            let set = enumerate(&prog)?;
-            variants.push(Variant {
-                overrides: ov,
-                note,
-                prog,
-                set,
-                runs: Vec::new(),
-            });
+    let mut loaded_extra = false;
+    // attempts[t][variant]
+    let mut attempts: Vec<Vec<Attempt>> = (0..n)
+        .map(|_| (0..=extra.len()).map(|_| Attempt::default()).collect())
+        .collect();
+    for t in 0..n {
+        if let Some(p) = Search::already(&variants[0], t) {
+            done[t] = Some(traffic(&base, t, p, &variants[0], REUSED));
+            continue;
         }
-        let v = &mut variants[vi];
-        let label = if v.overrides.is_empty() {
-            "the program as given".to_string()
-        } else {
-            v.note.clone()
-        };
-        for t in 0..n {
-            if done[t].is_some() {
-                continue;
-            }
-            let sig = base.paths[t].signature.clone();
-            let (packets, how) = match Search::already(v, t) {
-                Some(p) => (Some(p), "reached by the prefix of another path's sequence"),
-                None => {
-                    let mut a = Attempt::default();
-                    let r = search.solve(v, t, &sig, &mut a)?;
-                    attempts[t].push((label.clone(), a));
-                    (r, "solved by Z3 over the bounded state model")
+        let sig = base.paths[t].signature.clone();
+        // Shortest sequences first, over every configuration: the program as given
+        // first at each length, then the small-state configurations.
+        'search: for k in 0..=MAX_PREFIX {
+            for vi in 0..=extra.len() {
+                if vi > 0 && !loaded_extra {
+                    for (ov, note) in &extra {
+                        variants.push(variant(program, ov.clone(), note.clone())?);
+                    }
+                    loaded_extra = true;
                 }
-            };
-            if let Some(packets) = packets {
-                done[t] = Some(traffic(&base, t, packets, v, how));
+                let v = &mut variants[vi];
+                if vi > 0 && k == 0 {
+                    if let Some(p) = Search::already(v, t) {
+                        done[t] = Some(traffic(&base, t, p, v, REUSED));
+                        break 'search;
+                    }
+                }
+                let Some(tv) = v.set.find(&sig) else {
+                    continue;
+                };
+                if let Some(p) = search.solve_k(v, t, tv, k, &mut attempts[t][vi])? {
+                    done[t] = Some(traffic(&base, t, p, v, SOLVED));
+                    break 'search;
+                }
             }
         }
-        vi += 1;
     }
     // Random search, per configuration, for what is left.
     for (k, v) in variants.iter_mut().enumerate() {
@@ -1045,13 +1033,7 @@ pub fn path_traffic(
         }
         let found = search.random(v, &open, seed.wrapping_add(k as u64))?;
         for (t, packets) in found {
-            done[t] = Some(traffic(
-                &base,
-                t,
-                packets,
-                v,
-                "found by the random search",
-            ));
+            done[t] = Some(traffic(&base, t, packets, v, "found by the random search"));
         }
     }
     let tried: Vec<String> = variants
@@ -1095,6 +1077,31 @@ pub fn path_traffic(
     })
 }
 
+const REUSED: &str = "reached by the prefix of another path's sequence";
+const SOLVED: &str = "solved by Z3 over the bounded state model";
+
+/// A configuration of the NF: reloaded with the overrides, its paths enumerated.
+fn variant(
+    program: &NfProgram,
+    overrides: Vec<(String, String)>,
+    note: String,
+) -> Result<Variant, PathsError> {
+    let prog = if overrides.is_empty() {
+        program.clone()
+    } else {
+        reload(program, &overrides)?
+    };
+    let mut set = enumerate(&prog)?;
+    set.set_solver_timeout(QUERY_TIMEOUT_MS);
+    Ok(Variant {
+        overrides,
+        note,
+        prog,
+        set,
+        runs: Vec::new(),
+    })
+}
+
 fn traffic(
     base: &PathSet,
     t: usize,
@@ -1119,7 +1126,7 @@ fn uncovered_reason(
     base: &PathSet,
     info: &PathInfo,
     t: usize,
-    attempts: &[(String, Attempt)],
+    attempts: &[Attempt],
     tried: &[String],
     random_runs: u64,
     seed: u64,
@@ -1135,9 +1142,9 @@ fn uncovered_reason(
     );
     let wrong: Vec<String> = attempts
         .iter()
-        .flat_map(|(_, a)| a.wrong.iter().cloned())
+        .flat_map(|a| a.wrong.iter().cloned())
         .collect();
-    let unknown: Vec<&String> = attempts.iter().filter_map(|(_, a)| a.unknown.as_ref()).collect();
+    let unknown: Vec<&String> = attempts.iter().filter_map(|a| a.unknown.as_ref()).collect();
     let (kind, head) = if let Some(r) = unknown.first() {
         (
             UncoveredKind::SolverGaveUp,
@@ -1155,7 +1162,7 @@ fn uncovered_reason(
         (
             UncoveredKind::Unreachable,
             format!(
-                "unreachable: no sequence of at most {MAX_PREFIX} earlier packets reaches it in the bounded state model (Z3: unsat) with {}.",
+                "unreachable: no sequence of at most {MAX_PREFIX} earlier packets reaches it in the bounded state model (Z3: unsat; the model starts from the initial state and sees at most one expiry per call and one live backend per consistent-hash lookup) with {}.",
                 tried.join("; nor with ")
             ),
         )

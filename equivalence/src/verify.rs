@@ -35,8 +35,8 @@ use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
 use crate::mutants::{self, MutantInput, MutantKind};
 use crate::paths;
 use crate::report::{
-    ConstraintProof, Coverage, Divergence, DivergenceClass, MutantResult, MutantRow,
-    ObjectProof, ProofStatus, SourceKind, SourceReport, StrategyReport, VerifyReport,
+    ConstraintProof, Coverage, Divergence, DivergenceClass, MutantResult, MutantRow, ObjectProof,
+    ProofStatus, SourceKind, SourceReport, StrategyReport, VerifyReport,
 };
 
 /// Why verification could not run (as opposed to finding divergences).
@@ -63,6 +63,9 @@ pub enum VerifyError {
         source: std::io::Error,
     },
 }
+
+/// Deterministic schedules tried per trace against a runtime (lock protocol) mutant.
+const MUTANT_SCHEDULES: u64 = 8;
 
 /// What to verify and how.
 #[derive(Clone, Debug)]
@@ -215,9 +218,10 @@ pub fn read_capture(
             }
         }
     }
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok(Source {
         report: SourceReport {
             name: format!("capture:{name}"),
@@ -272,12 +276,23 @@ pub fn synthetic(program: &NfProgram, seed: u64) -> Source {
 
 impl Verifier {
     /// Loads, analyzes, solves and builds.
+    ///
+    /// `progress` receives short status lines (what is being run).
     pub fn prepare(
         opts: VerifyOptions,
         builder: &Builder,
         progress: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Verifier, VerifyError> {
         let program = maestro_analyzer::load_nf(&opts.nf, &opts.overrides)?;
+        // Refuse unreadable captures before the (possibly long) build.
+        for p in &opts.pcaps {
+            if let Err(e) = std::fs::metadata(p) {
+                return Err(VerifyError::Input {
+                    path: p.clone(),
+                    reason: format!("cannot read the capture ({e}); check the path"),
+                });
+            }
+        }
         progress("analyzing");
         let analysis = maestro_analyzer::analyze_with(&program, &AnalyzeOptions::default())?;
         let rss = solve(
@@ -329,6 +344,11 @@ impl Verifier {
         })
     }
 
+    /// The loaded NF (after `--set`).
+    pub fn program(&self) -> &NfProgram {
+        &self.program
+    }
+
     fn ctx(&self) -> CompareCtx<'_> {
         CompareCtx {
             program: &self.program,
@@ -339,7 +359,7 @@ impl Verifier {
     }
 
     /// The strategies that apply to this NF, with notes for those that do not.
-    fn strategies(&self, notes: &mut Vec<String>) -> Vec<Strategy> {
+    pub fn strategies(&self, notes: &mut Vec<String>) -> Vec<Strategy> {
         let sn_ok = self.analysis.verdict.strategy == "shared-nothing";
         let mut out = Vec::new();
         for &s in &self.opts.strategies {
@@ -427,8 +447,7 @@ impl Verifier {
     }
 
     fn random_sources(&self) -> Vec<Source> {
-        let params =
-            adversarial::random::Params::for_program(&self.program, self.opts.parse_mode);
+        let params = adversarial::random::Params::for_program(&self.program, self.opts.parse_mode);
         let strategy = adversarial::random::trace_strategy(params);
         let mut runner = adversarial::random::runner(self.opts.random_traces, self.opts.seed);
         let mut out = Vec::new();
@@ -511,8 +530,10 @@ impl Verifier {
             .map_err(|e| VerifyError::Compare(e.to_string()))
     }
 
-    /// Runs every check over one source, appending to the report.
-    fn check_source(
+    /// Runs every check over one source (the generated `seq` against the interpreter,
+    /// then each of `strategies` on threads and the deterministic seeds), appending to
+    /// the report.
+    pub fn check_source(
         &self,
         src: &Source,
         strategies: &[Strategy],
@@ -531,9 +552,9 @@ impl Verifier {
             let seq = self
                 .binary
                 .record_packets(&src.packets, &self.opts.work_dir, &seq_req);
-            let reference = interp
-                .join()
-                .unwrap_or_else(|_| Err(VerifyError::Interpreter("the interpreter panicked".into())));
+            let reference = interp.join().unwrap_or_else(|_| {
+                Err(VerifyError::Interpreter("the interpreter panicked".into()))
+            });
             (reference, seq)
         });
         let reference = reference?;
@@ -801,7 +822,11 @@ impl Verifier {
                     }
                 }
             }
-            for kind in [SourceKind::Capture, SourceKind::Random, SourceKind::Adversarial] {
+            for kind in [
+                SourceKind::Capture,
+                SourceKind::Random,
+                SourceKind::Adversarial,
+            ] {
                 let group: Vec<&Source> = sources
                     .iter()
                     .filter(|s| match kind {
@@ -823,25 +848,36 @@ impl Verifier {
                     by: None,
                     class: None,
                 };
-                for s in group {
+                // A runtime mutant's race shows only under some interleavings: try a few
+                // deterministic schedules per trace.
+                let schedules: Vec<Option<u64>> = match m.kind {
+                    MutantKind::Runtime(_) => (0..MUTANT_SCHEDULES)
+                        .map(|k| Some(self.opts.seed.wrapping_add(k)))
+                        .collect(),
+                    _ => vec![req.seed],
+                };
+                'traces: for s in group {
                     let reference = reference(&self.program, self.opts.parse_mode, &s.packets)?;
-                    let ds = self.check_run(binary, &s.packets, &reference, &req)?;
-                    if let Some(d) = ds.iter().find(|d| !d.class.is_envelope()) {
-                        result.killed = true;
-                        result.by = Some(s.report.name.clone());
-                        result.class = Some(d.class);
-                        let mut run = StrategyReport::new(
-                            req.strategy,
-                            req.cores,
-                            req.schedule_name(),
-                            s.report.name.clone(),
-                            level_for(req.strategy, &self.renamed),
-                            s.packets.len() as u64,
-                        );
-                        run.mutant = Some(m.name.to_string());
-                        run.extend(ds.into_iter().take(50));
-                        report.strategies.push(run);
-                        break;
+                    for &seed in &schedules {
+                        req.seed = seed;
+                        let ds = self.check_run(binary, &s.packets, &reference, &req)?;
+                        if let Some(d) = ds.iter().find(|d| !d.class.is_envelope()) {
+                            result.killed = true;
+                            result.by = Some(s.report.name.clone());
+                            result.class = Some(d.class);
+                            let mut run = StrategyReport::new(
+                                req.strategy,
+                                req.cores,
+                                req.schedule_name(),
+                                s.report.name.clone(),
+                                level_for(req.strategy, &self.renamed),
+                                s.packets.len() as u64,
+                            );
+                            run.mutant = Some(m.name.to_string());
+                            run.extend(ds.into_iter().take(50));
+                            report.strategies.push(run);
+                            break 'traces;
+                        }
                     }
                 }
                 row.results.push(result);

@@ -226,12 +226,8 @@ fn renaming_checks_the_rest_of_the_frame_and_the_input_translation() {
         old: 0,
         new: 5,
     };
-    let (seen, bad) = compare::apply_translations(
-        &nat_renamed(),
-        ParseMode::Strict,
-        &[a.clone(), reply.clone()],
-        &[t],
-    );
+    let both = [a.clone(), reply.clone()];
+    let (seen, bad) = compare::apply_translations(&nat_renamed(), ParseMode::Strict, &both, &[t]);
     assert!(bad.is_empty());
     assert_eq!(seen[1], translated);
     let wrong = Translation { old: 9, ..t };
@@ -850,4 +846,50 @@ fn seq_is_compared_bit_for_bit() {
     };
     let ds = compare_run(&ctx, &packets, &reference, &run).expect("compare");
     assert_eq!(classes(&ds), vec![DivergenceClass::Output]);
+}
+
+/// Without access logs (the interpreter keeps none) a mutant must show in outputs: the
+/// policer gets a small burst so that buckets split over cores refill differently.
+#[test]
+fn adversarial_traffic_kills_every_nic_mutant_in_a_simulated_sn_run() {
+    use maestro_equivalence::mutants::{catalog, MutantInput, MutantKind};
+    let cases: [(&str, Vec<Renamed>, Vec<(&str, &str)>); 3] = [
+        ("fw", Vec::new(), vec![("max_flows", "64")]),
+        ("nat", nat_renamed(), vec![("max_flows", "64")]),
+        (
+            "pol",
+            Vec::new(),
+            vec![("capacity", "256"), ("burst", "150"), ("rate", "1000000")],
+        ),
+    ];
+    for (name, renamed, overrides) in cases {
+        let (_, analysis) = load(name, &overrides);
+        let base = nic_for(&analysis, 2);
+        let input = MutantInput {
+            analysis: &analysis,
+            renamed: &renamed,
+            cores: 2,
+            seed: 1,
+        };
+        let mut killed = 0;
+        for m in catalog() {
+            let MutantKind::Nic(_) = m.kind else { continue };
+            if m.skip_reason(&base, &input).is_some() {
+                continue;
+            }
+            let (r, _) = check_sn(name, &overrides, |c| m.nic(&c, &input).expect("edit"), true);
+            assert_eq!(
+                r.verdict,
+                Verdict::Diverges,
+                "{name}: mutant {} survived: {:?}",
+                m.name,
+                r.counts
+            );
+            killed += 1;
+        }
+        assert!(killed >= 2, "{name}: {killed} NIC mutants applied");
+        // The unmutated configuration passes on the same traffic.
+        let (r, _) = check_sn(name, &overrides, |c| c, true);
+        assert_eq!(r.failures, 0, "{name}: {:#?}", r.divergences);
+    }
 }

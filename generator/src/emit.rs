@@ -1398,7 +1398,11 @@ impl<'a> Emitter<'a> {
                 "/// state `{}` ({}{})\npub {f}: {ty},",
                 st.name,
                 st.kind.kind_name(),
-                if sharded { ", split per core by `sn`" } else { "" }
+                if sharded {
+                    ", split per core by `sn`"
+                } else {
+                    ""
+                }
             );
             let _ = writeln!(
                 infos,

@@ -98,9 +98,7 @@ pub fn sharded(p: &NfProgram) -> Vec<bool> {
     p.states
         .iter()
         .zip(written)
-        .map(|(s, w)| {
-            w && !matches!(s.kind, StateKind::Sketch { .. } | StateKind::Cht { .. })
-        })
+        .map(|(s, w)| w && !matches!(s.kind, StateKind::Sketch { .. } | StateKind::Cht { .. }))
         .collect()
 }
 
@@ -123,7 +121,10 @@ fn short(path: &'static str) -> &'static str {
 
 /// Calls that produce an allocator index (the NF-chosen values).
 fn produces_index(m: Method) -> bool {
-    matches!(m, Method::TableAdd | Method::TableGet | Method::DChainAllocate)
+    matches!(
+        m,
+        Method::TableAdd | Method::TableGet | Method::DChainAllocate
+    )
 }
 
 /// Calls that take an index as their first argument.

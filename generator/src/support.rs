@@ -309,9 +309,8 @@ pub fn sketch_would_expire(sketch: &CountMinSketch, now: u64) -> bool {
         return false;
     }
     let threshold = now.saturating_sub(sketch.ttl());
-    (0..SKETCH_ROWS as u32).any(|r| {
-        (0..sketch.width()).any(|c| sketch.cell(r, c).is_some_and(|(_, t)| t < threshold))
-    })
+    (0..SKETCH_ROWS as u32)
+        .any(|r| (0..sketch.width()).any(|c| sketch.cell(r, c).is_some_and(|(_, t)| t < threshold)))
 }
 
 /// `dchain.expire()`: frees every index older than the TTL, oldest first; the count.

@@ -319,6 +319,16 @@ fn problem(a: &Analysis, opts: &SolveOptions) -> Result<Problem, SolveError> {
             *slot = Some(names.iter().filter_map(|n| Field::parse(n)).collect());
             if opts.all_classes {
                 let types = &mut rss_types[f.port as usize];
+                // A key over addresses only gives the same RETA index to the L3 and the L4
+                // input, so every IPv4 packet may be hashed: `IPV4` also steers TCP/UDP
+                // packets cut before their ports, which a NIC cannot 4-tuple hash and would
+                // otherwise leave on reta[0] although the NF keys its state on them.
+                let addresses_only = slot.as_ref().is_some_and(|fs: &Vec<Field>| {
+                    fs.iter().all(|f| matches!(f, Field::Src | Field::Dst))
+                });
+                if addresses_only && !types.iter().any(|x| x == "IPV4") {
+                    types.push("IPV4".to_string());
+                }
                 for t in &f.rss_types {
                     for part in t.split('|').map(str::trim) {
                         if !types.iter().any(|x| x == part) {

@@ -112,7 +112,7 @@ fn skewed_capture(flows: usize) -> (Vec<u8>, Vec<Flow>) {
         let f = Flow::new(
             [10, 1, (k >> 8) as u8, k as u8],
             1024 + k as u16,
-            [192, 168, (k * 7 >> 8) as u8, (k * 7) as u8],
+            [192, 168, ((k * 7) >> 8) as u8, (k * 7) as u8],
             443,
         );
         for _ in 0..(400 / (k + 1)).max(1) {

@@ -140,3 +140,64 @@ fn spread_is_even_on_prefix_traffic() {
         assert!(u < 1.2 && p < 1.35, "{nf}: uniform {u:.3}, two-/16 {p:.3}");
     }
 }
+
+/// A 52-byte key with only key bit `bit` set (bit 0 = MSB of byte 0).
+fn single_bit_key(bit: usize) -> Vec<u8> {
+    let mut k = vec![0u8; 52];
+    k[bit / 8] = 0x80 >> (bit % 8);
+    k
+}
+
+#[test]
+fn maestros_single_bit_keys_put_a_slash16_on_one_core() {
+    use maestro_rss::{verify_keys, Engine};
+    // The keys decoded from Maestro's synthesized pol and nat (maestro-reference.md §1):
+    // pol WAN and nat LAN hash only the destination (key bit 63), nat WAN only the source
+    // (key bit 31). They are valid Maestro-style (all 32 bits) solutions...
+    for (nf, keys) in [
+        ("pol", vec![(0usize, 63usize)]),
+        ("nat", vec![(0, 63), (1, 31)]),
+    ] {
+        let a = analysis(nf);
+        let opts = SolveOptions {
+            hash_bits: Some(32),
+            ..SolveOptions::default()
+        };
+        let ours = solve(&a, &SolveOptions::default()).unwrap();
+        let mut cfg = solve(&a, &opts).unwrap();
+        for &(port, bit) in &keys {
+            cfg.ports[port].key = single_bit_key(bit);
+        }
+        for judge in [Engine::Gf2, Engine::Z3] {
+            verify_keys(&a, &cfg, judge).unwrap_or_else(|e| panic!("{nf} {judge:?}: {e}"));
+        }
+        check_random(&a, &cfg, 300, 4).unwrap();
+        // ...but every address of a /16 lands on one core, where ours use all 16.
+        for &(port, _) in &keys {
+            let hashes_dst = cfg.ports[port].fields == vec![Field::Dst];
+            let flows: Vec<spread::Flow> = (0..65536u32)
+                .map(|i| {
+                    let inside = 0x0a00_0000 | i;
+                    if hashes_dst {
+                        (0xc0a8_0101, inside, 1000, 80)
+                    } else {
+                        (inside, 0xc0a8_0101, 80, 1000)
+                    }
+                })
+                .collect();
+            let theirs = spread::per_core(&cfg, port, &flows);
+            assert_eq!(
+                theirs.iter().filter(|&&n| n > 0).count(),
+                1,
+                "{nf} port {port}"
+            );
+            assert_eq!(spread::imbalance(&theirs), 16.0);
+            let mine = spread::per_core(&ours, port, &flows);
+            assert!(mine.iter().all(|&n| n > 0), "{nf} port {port}: {mine:?}");
+            assert!(
+                spread::imbalance(&mine) < 1.05,
+                "{nf} port {port}: {mine:?}"
+            );
+        }
+    }
+}

@@ -20,9 +20,11 @@
 //! to the state the earlier calls built. Tables are modelled exactly for keys, values,
 //! timestamps, expiry, `full` and `size`; two things are approximations, which is why the
 //! caller replays every sequence on the interpreter before trusting it: indexes are
-//! handed out 0, 1, 2, ... (a freed index is not reused, as the LIFO allocator would), and
-//! a consistent-hash table returns the first live backend (the real one picks by hash).
-//! A count-min sketch counts the touches of the same key exactly (no collisions).
+//! handed out 0, 1, 2, ... (a freed index is not reused, as the LIFO allocator would),
+//! and a count-min sketch counts the touches of the same key exactly (no collisions,
+//! touches within the expiry time). Where the model cannot be exact it restricts itself
+//! to states where it is: a consistent-hash lookup only sees at most one live backend
+//! (the real table picks among several by hash).
 
 use super::error::AnalysisError;
 use super::exec::{self, CondKind, Op, Outcome, RawPath};
@@ -211,6 +213,17 @@ pub enum Prefix {
     UpTo(usize),
 }
 
+/// The timestamps of a solved sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Times {
+    /// Packet `j` arrives at `start + j * step`: the solver's problem stays small (expiry
+    /// folds to constants). Enough for every path that needs no particular time gap.
+    Fixed { start: u64, step: u64 },
+    /// The solver chooses every timestamp (non-decreasing): for paths that need an entry
+    /// to expire, or an elapsed time at an exact boundary.
+    Free,
+}
+
 /// The answer of [`PathSet::solve`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Solved {
@@ -267,6 +280,12 @@ impl PathSet {
         })
     }
 
+    /// The per-query solver timeout of [`PathSet::solve`] (a query that runs longer gives
+    /// [`Solved::Unknown`]).
+    pub fn set_solver_timeout(&mut self, ms: u32) {
+        self.timeout_ms = ms;
+    }
+
     pub fn program(&self) -> &NfProgram {
         &self.prog
     }
@@ -274,9 +293,7 @@ impl PathSet {
     /// The index (into [`PathSet::paths`]) of the path a trace took; `None` when it took
     /// none, which means the symbolic model missed a path (a bug worth reporting).
     pub fn classify(&self, trace: &PathTrace) -> Option<usize> {
-        self.paths
-            .iter()
-            .position(|p| p.signature.matches(trace))
+        self.paths.iter().position(|p| p.signature.matches(trace))
     }
 
     /// The index of the path with the same identity as `sig` (e.g. the same path of the
@@ -294,6 +311,7 @@ impl PathSet {
         &self,
         target: usize,
         prefix: Prefix,
+        times: Times,
         blocked: &[Vec<usize>],
     ) -> Result<Solved, AnalysisError> {
         if self.raw.get(target).is_none() {
@@ -310,6 +328,9 @@ impl PathSet {
         params.set_u32("timeout", self.timeout_ms.max(1));
         solver.set_params(&params);
         let mut enc = Enc::new(&ctx);
+        if let Times::Fixed { start, step } = times {
+            enc.fixed_now = Some((start, step));
+        }
         let mut state = SeqState::new(&self.prog, &mut enc);
         let writers: Vec<usize> = (0..self.paths.len())
             .filter(|&i| self.paths[i].writes_state)
@@ -326,10 +347,17 @@ impl PathSet {
             let sel = BV::new_const(&ctx, format!("sel!{j}"), 16);
             let limit = writers.len() as u64 + u64::from(may_skip);
             solver.assert(&sel.bvult(&BV::from_u64(&ctx, limit, 16)));
+            // Each candidate path runs on its own copy of the state; the copies are merged
+            // under the selector, so the state grows by one packet's worth of entries,
+            // not one per candidate path.
+            let mut branches = Vec::with_capacity(writers.len());
             for (wi, &p) in writers.iter().enumerate() {
                 let g = sel._eq(&BV::from_u64(&ctx, wi as u64, 16));
-                self.encode_path(&mut enc, &solver, &mut state, p, j, &g);
+                let mut branch = state.clone();
+                self.encode_path(&mut enc, &solver, &mut branch, p, j, &g);
+                branches.push((g, branch));
             }
+            state = SeqState::merge(&ctx, &state, &branches);
             selectors.push(sel);
         }
         let yes = Bool::from_bool(&ctx, true);
@@ -548,6 +576,8 @@ fn extract<'c>(
 /// needs any number and the model's values.)
 struct Enc<'c> {
     ctx: &'c Context,
+    /// `now` of packet `j` is `start + j * step` when set.
+    fixed_now: Option<(u64, u64)>,
     cache: HashMap<(usize, usize), (Term, Dyn<'c>)>,
     hash_fns: HashMap<u32, FuncDecl<'c>>,
 }
@@ -562,6 +592,7 @@ impl<'c> Enc<'c> {
     fn new(ctx: &'c Context) -> Self {
         Enc {
             ctx,
+            fixed_now: None,
             cache: HashMap::new(),
             hash_fns: HashMap::new(),
         }
@@ -576,7 +607,14 @@ impl<'c> Enc<'c> {
     }
 
     fn now(&mut self, ns: usize) -> BV<'c> {
-        BV::new_const(self.ctx, Self::name(ns, "now"), 64)
+        match self.fixed_now {
+            Some((start, step)) => BV::from_u64(
+                self.ctx,
+                start.saturating_add(step.saturating_mul(ns as u64)),
+                64,
+            ),
+            None => BV::new_const(self.ctx, Self::name(ns, "now"), 64),
+        }
     }
 
     fn parsed(&mut self, ns: usize, l: Layer) -> Bool<'c> {
@@ -635,6 +673,7 @@ impl<'c> Enc<'c> {
                     Dyn::V(self.num(*b, w))
                 }
             }
+            Kind::Sym(s) if matches!(s.kind, super::term::SymKind::Now) => Dyn::V(self.now(ns)),
             Kind::Sym(s) => {
                 let name = Self::name(ns, &s.name);
                 if ty == Type::Bool {
@@ -846,6 +885,7 @@ fn fit<'c>(v: &BV<'c>, w: u32) -> BV<'c> {
 // The bounded state model.
 
 /// A table, map or allocator entry created by an earlier call of the sequence.
+#[derive(Clone)]
 struct Entry<'c> {
     /// The call that created it ran and succeeded (its key/value stay readable as stale
     /// data after it is freed).
@@ -860,19 +900,21 @@ struct Entry<'c> {
 }
 
 /// A write of a value at an index (table values, vector elements), in call order.
+#[derive(Clone)]
 struct IdxWrite<'c> {
     g: Bool<'c>,
     idx: BV<'c>,
     val: Vec<BV<'c>>,
 }
 
+#[derive(Clone)]
 enum Obj<'c> {
     Table {
         cap: u32,
         ttl: u64,
         entries: Vec<Entry<'c>>,
         values: Vec<IdxWrite<'c>>,
-        allocs: BV<'c>,
+        alloc: Alloc<'c>,
         key_zero: Vec<BV<'c>>,
         val_zero: Vec<BV<'c>>,
     },
@@ -889,14 +931,16 @@ enum Obj<'c> {
         cap: u32,
         ttl: u64,
         entries: Vec<Entry<'c>>,
-        allocs: BV<'c>,
+        alloc: Alloc<'c>,
     },
     Cht {
         backends: usize,
     },
     Sketch {
         threshold: u32,
-        touches: Vec<(Bool<'c>, Vec<BV<'c>>)>,
+        ttl: u64,
+        /// (ran, key, time) of every touch.
+        touches: Vec<(Bool<'c>, Vec<BV<'c>>, BV<'c>)>,
     },
     Sets {
         sets: u32,
@@ -906,8 +950,343 @@ enum Obj<'c> {
     },
 }
 
+#[derive(Clone)]
 struct SeqState<'c> {
     objs: Vec<Obj<'c>>,
+}
+
+/// `sel_1 ? x_1 : sel_2 ? x_2 : ... : fallback` over the branches that have a value.
+fn pick_bool<'c>(branches: &[(&Bool<'c>, Option<Bool<'c>>)], fallback: Bool<'c>) -> Bool<'c> {
+    branches
+        .iter()
+        .rev()
+        .fold(fallback, |acc, (sel, v)| match v {
+            Some(v) => sel.ite(v, &acc),
+            None => acc,
+        })
+}
+
+fn pick_bv<'c>(branches: &[(&Bool<'c>, Option<BV<'c>>)], fallback: BV<'c>) -> BV<'c> {
+    branches
+        .iter()
+        .rev()
+        .fold(fallback, |acc, (sel, v)| match v {
+            Some(v) => sel.ite(v, &acc),
+            None => acc,
+        })
+}
+
+fn pick_bvs<'c>(
+    branches: &[(&Bool<'c>, Option<&Vec<BV<'c>>>)],
+    fallback: &[BV<'c>],
+) -> Vec<BV<'c>> {
+    (0..fallback.len())
+        .map(|i| {
+            let per: Vec<(&Bool<'c>, Option<BV<'c>>)> = branches
+                .iter()
+                .map(|(s, v)| (*s, v.and_then(|v| v.get(i).cloned())))
+                .collect();
+            pick_bv(&per, fallback[i].clone())
+        })
+        .collect()
+}
+
+/// Merges lists that only grow within a packet, except for the flags and stamps of
+/// existing items (`upd`); items a branch added are aligned by position, and a branch
+/// without the item contributes a false flag.
+fn merge_items<'c, T: Clone>(
+    ctx: &'c Context,
+    base: &[T],
+    branches: &[(&Bool<'c>, &[T])],
+    upd: &dyn Fn(&T, &[(&Bool<'c>, Option<&T>)]) -> T,
+    new: &dyn Fn(&'c Context, &T, &[(&Bool<'c>, Option<&T>)]) -> T,
+) -> Vec<T> {
+    let n0 = base.len();
+    let longest = branches.iter().map(|(_, l)| l.len()).max().unwrap_or(n0);
+    let mut out = Vec::with_capacity(longest);
+    for i in 0..longest {
+        let per: Vec<(&Bool<'c>, Option<&T>)> =
+            branches.iter().map(|(s, l)| (*s, l.get(i))).collect();
+        if i < n0 {
+            out.push(upd(&base[i], &per));
+        } else if let Some(first) = per.iter().find_map(|(_, v)| *v) {
+            out.push(new(ctx, first, &per));
+        }
+    }
+    out
+}
+
+fn merge_entries<'c>(
+    ctx: &'c Context,
+    base: &[Entry<'c>],
+    branches: &[(&Bool<'c>, &[Entry<'c>])],
+) -> Vec<Entry<'c>> {
+    let upd = |b: &Entry<'c>, per: &[(&Bool<'c>, Option<&Entry<'c>>)]| {
+        let present: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.present.clone())))
+            .collect();
+        let stamp: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.stamp.clone())))
+            .collect();
+        Entry {
+            added: b.added.clone(),
+            present: pick_bool(&present, b.present.clone()),
+            key: b.key.clone(),
+            idx: b.idx.clone(),
+            stamp: pick_bv(&stamp, b.stamp.clone()),
+            val: b.val.clone(),
+        }
+    };
+    let new = |ctx: &'c Context, f: &Entry<'c>, per: &[(&Bool<'c>, Option<&Entry<'c>>)]| {
+        let no = Bool::from_bool(ctx, false);
+        let added: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.added.clone())))
+            .collect();
+        let present: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.present.clone())))
+            .collect();
+        let idx: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.idx.clone())))
+            .collect();
+        let stamp: Vec<_> = per
+            .iter()
+            .map(|(s, e)| (*s, e.map(|e| e.stamp.clone())))
+            .collect();
+        let key: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.key))).collect();
+        let val: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.val))).collect();
+        Entry {
+            added: pick_bool(&added, no.clone()),
+            present: pick_bool(&present, no),
+            key: pick_bvs(&key, &f.key),
+            idx: pick_bv(&idx, f.idx.clone()),
+            stamp: pick_bv(&stamp, f.stamp.clone()),
+            val: pick_bvs(&val, &f.val),
+        }
+    };
+    merge_items(ctx, base, branches, &upd, &new)
+}
+
+fn merge_writes<'c>(
+    ctx: &'c Context,
+    base: &[IdxWrite<'c>],
+    branches: &[(&Bool<'c>, &[IdxWrite<'c>])],
+) -> Vec<IdxWrite<'c>> {
+    let upd = |b: &IdxWrite<'c>, _: &[(&Bool<'c>, Option<&IdxWrite<'c>>)]| b.clone();
+    let new = |ctx: &'c Context, f: &IdxWrite<'c>, per: &[(&Bool<'c>, Option<&IdxWrite<'c>>)]| {
+        let no = Bool::from_bool(ctx, false);
+        let g: Vec<_> = per
+            .iter()
+            .map(|(s, w)| (*s, w.map(|w| w.g.clone())))
+            .collect();
+        let idx: Vec<_> = per
+            .iter()
+            .map(|(s, w)| (*s, w.map(|w| w.idx.clone())))
+            .collect();
+        let val: Vec<_> = per.iter().map(|(s, w)| (*s, w.map(|w| &w.val))).collect();
+        IdxWrite {
+            g: pick_bool(&g, no),
+            idx: pick_bv(&idx, f.idx.clone()),
+            val: pick_bvs(&val, &f.val),
+        }
+    };
+    merge_items(ctx, base, branches, &upd, &new)
+}
+
+type Touch<'c> = (Bool<'c>, Vec<BV<'c>>, BV<'c>);
+type Elem<'c> = (Bool<'c>, BV<'c>, Vec<BV<'c>>);
+
+impl<'c> SeqState<'c> {
+    /// The state after a packet that took one of the branches (the selector of each is
+    /// its guard); with no branch selected (an empty slot), the state before.
+    fn merge(ctx: &'c Context, base: &SeqState<'c>, branches: &[(Bool<'c>, SeqState<'c>)]) -> Self {
+        let objs = base
+            .objs
+            .iter()
+            .enumerate()
+            .map(|(o, b)| {
+                let per: Vec<(&Bool<'c>, &Obj<'c>)> = branches
+                    .iter()
+                    .filter_map(|(g, st)| st.objs.get(o).map(|x| (g, x)))
+                    .collect();
+                merge_obj(ctx, b, &per)
+            })
+            .collect();
+        SeqState { objs }
+    }
+}
+
+fn merge_obj<'c>(ctx: &'c Context, base: &Obj<'c>, per: &[(&Bool<'c>, &Obj<'c>)]) -> Obj<'c> {
+    match base {
+        Obj::Table {
+            cap,
+            ttl,
+            entries,
+            values,
+            alloc,
+            key_zero,
+            val_zero,
+        } => {
+            let mut es = Vec::new();
+            let mut vs = Vec::new();
+            let mut al = Vec::new();
+            for (g, o) in per {
+                if let Obj::Table {
+                    entries,
+                    values,
+                    alloc,
+                    ..
+                } = o
+                {
+                    es.push((*g, &entries[..]));
+                    vs.push((*g, &values[..]));
+                    al.push((*g, alloc));
+                }
+            }
+            Obj::Table {
+                cap: *cap,
+                ttl: *ttl,
+                entries: merge_entries(ctx, entries, &es),
+                values: merge_writes(ctx, values, &vs),
+                alloc: alloc.merge(ctx, &al),
+                key_zero: key_zero.clone(),
+                val_zero: val_zero.clone(),
+            }
+        }
+        Obj::Map { cap, entries } => {
+            let es: Vec<_> = per
+                .iter()
+                .filter_map(|(g, o)| match o {
+                    Obj::Map { entries, .. } => Some((*g, &entries[..])),
+                    _ => None,
+                })
+                .collect();
+            Obj::Map {
+                cap: *cap,
+                entries: merge_entries(ctx, entries, &es),
+            }
+        }
+        Obj::Vector { cap, writes, zero } => {
+            let ws: Vec<_> = per
+                .iter()
+                .filter_map(|(g, o)| match o {
+                    Obj::Vector { writes, .. } => Some((*g, &writes[..])),
+                    _ => None,
+                })
+                .collect();
+            Obj::Vector {
+                cap: *cap,
+                writes: merge_writes(ctx, writes, &ws),
+                zero: zero.clone(),
+            }
+        }
+        Obj::DChain {
+            cap,
+            ttl,
+            entries,
+            alloc,
+        } => {
+            let mut es = Vec::new();
+            let mut al = Vec::new();
+            for (g, o) in per {
+                if let Obj::DChain { entries, alloc, .. } = o {
+                    es.push((*g, &entries[..]));
+                    al.push((*g, alloc));
+                }
+            }
+            Obj::DChain {
+                cap: *cap,
+                ttl: *ttl,
+                entries: merge_entries(ctx, entries, &es),
+                alloc: alloc.merge(ctx, &al),
+            }
+        }
+        Obj::Cht { backends } => Obj::Cht {
+            backends: *backends,
+        },
+        Obj::Sketch {
+            threshold,
+            ttl,
+            touches,
+        } => {
+            let ts: Vec<_> = per
+                .iter()
+                .filter_map(|(g, o)| match o {
+                    Obj::Sketch { touches, .. } => Some((*g, &touches[..])),
+                    _ => None,
+                })
+                .collect();
+            let upd = |b: &Touch<'c>, _: &[(&Bool<'c>, Option<&Touch<'c>>)]| b.clone();
+            let new = |ctx: &'c Context, f: &Touch<'c>, per: &[(&Bool<'c>, Option<&Touch<'c>>)]| {
+                let no = Bool::from_bool(ctx, false);
+                let g: Vec<_> = per
+                    .iter()
+                    .map(|(s, t)| (*s, t.map(|t| t.0.clone())))
+                    .collect();
+                let k: Vec<_> = per.iter().map(|(s, t)| (*s, t.map(|t| &t.1))).collect();
+                let tm: Vec<_> = per
+                    .iter()
+                    .map(|(s, t)| (*s, t.map(|t| t.2.clone())))
+                    .collect();
+                (
+                    pick_bool(&g, no),
+                    pick_bvs(&k, &f.1),
+                    pick_bv(&tm, f.2.clone()),
+                )
+            };
+            Obj::Sketch {
+                threshold: *threshold,
+                ttl: *ttl,
+                touches: merge_items(ctx, touches, &ts, &upd, &new),
+            }
+        }
+        Obj::Sets {
+            sets,
+            per_set,
+            elems,
+        } => {
+            let es: Vec<_> = per
+                .iter()
+                .filter_map(|(g, o)| match o {
+                    Obj::Sets { elems, .. } => Some((*g, &elems[..])),
+                    _ => None,
+                })
+                .collect();
+            let upd = |b: &Elem<'c>, per: &[(&Bool<'c>, Option<&Elem<'c>>)]| {
+                let p: Vec<_> = per
+                    .iter()
+                    .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
+                    .collect();
+                (pick_bool(&p, b.0.clone()), b.1.clone(), b.2.clone())
+            };
+            let new = |ctx: &'c Context, f: &Elem<'c>, per: &[(&Bool<'c>, Option<&Elem<'c>>)]| {
+                let no = Bool::from_bool(ctx, false);
+                let p: Vec<_> = per
+                    .iter()
+                    .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
+                    .collect();
+                let i: Vec<_> = per
+                    .iter()
+                    .map(|(s, e)| (*s, e.map(|e| e.1.clone())))
+                    .collect();
+                let x: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.2))).collect();
+                (
+                    pick_bool(&p, no),
+                    pick_bv(&i, f.1.clone()),
+                    pick_bvs(&x, &f.2),
+                )
+            };
+            Obj::Sets {
+                sets: *sets,
+                per_set: *per_set,
+                elems: merge_items(ctx, elems, &es, &upd, &new),
+            }
+        }
+    }
 }
 
 /// The widths of the scalar leaves of a type (records flattened in field order).
@@ -942,7 +1321,6 @@ impl<'c> SeqState<'c> {
         let ctx = enc.ctx;
         let recs = &prog.records;
         let yes = Bool::from_bool(ctx, true);
-        let zero32 = BV::from_u64(ctx, 0, 32);
         let zero64 = BV::from_u64(ctx, 0, 64);
         let objs = prog
             .states
@@ -958,7 +1336,7 @@ impl<'c> SeqState<'c> {
                     ttl: *ttl,
                     entries: Vec::new(),
                     values: Vec::new(),
-                    allocs: zero32.clone(),
+                    alloc: Alloc::new(ctx),
                     key_zero: zero_leaves(ctx, Some(*key), recs),
                     val_zero: zero_leaves(ctx, *value, recs),
                 },
@@ -995,13 +1373,14 @@ impl<'c> SeqState<'c> {
                     cap: *capacity,
                     ttl: *ttl,
                     entries: Vec::new(),
-                    allocs: zero32.clone(),
+                    alloc: Alloc::new(ctx),
                 },
                 StateKind::Cht { backends, .. } => Obj::Cht {
                     backends: backends.0 as usize,
                 },
-                StateKind::Sketch { threshold, .. } => Obj::Sketch {
+                StateKind::Sketch { threshold, ttl, .. } => Obj::Sketch {
                     threshold: *threshold,
+                    ttl: *ttl,
                     touches: Vec::new(),
                 },
                 StateKind::Sets { sets, per_set, .. } => Obj::Sets {
@@ -1016,14 +1395,7 @@ impl<'c> SeqState<'c> {
 
     /// Applies one state call of packet `ns` (running iff `g`) to the model, asserting
     /// what its results are.
-    fn apply(
-        &mut self,
-        enc: &mut Enc<'c>,
-        solver: &Solver<'c>,
-        op: &Op,
-        ns: usize,
-        g: &Bool<'c>,
-    ) {
+    fn apply(&mut self, enc: &mut Enc<'c>, solver: &Solver<'c>, op: &Op, ns: usize, g: &Bool<'c>) {
         if op.implicit {
             return;
         }
@@ -1058,6 +1430,11 @@ impl<'c> SeqState<'c> {
                 if let Some(ok) = &ok {
                     assert(ok._eq(&found));
                 }
+                // Which live backend the real table picks depends on the hash of the
+                // argument; the model only considers states with at most one live
+                // backend here, where the choice is forced (so its answer is exact).
+                let live = count(ctx, entries.iter().map(|e| e.present.clone()));
+                assert(live.bvule(&n32(1)));
                 if let Some(r) = result.as_ref().and_then(|r| r.first()) {
                     let mut idx = n32(0);
                     for e in entries.iter().rev() {
@@ -1077,18 +1454,24 @@ impl<'c> SeqState<'c> {
                 ttl,
                 entries,
                 values,
-                allocs,
+                alloc,
                 key_zero,
                 val_zero,
             } => {
                 let cap = *cap;
                 match op.method {
-                    Method::TableExpire => expire(ctx, entries, *ttl, &g, &now),
+                    Method::TableExpire => {
+                        let one = expire(ctx, entries, alloc, *ttl, &g, &now);
+                        assert(one);
+                    }
                     Method::TableGet | Method::TableContains | Method::TableRemove => {
                         let k = key.unwrap_or_default();
-                        let hit = any(ctx, entries.iter().map(|e| {
-                            Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
-                        }));
+                        let hit = any(
+                            ctx,
+                            entries.iter().map(|e| {
+                                Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
+                            }),
+                        );
                         let flag = ok.clone().or(result_bool.clone());
                         if let Some(f) = &flag {
                             assert(f._eq(&hit));
@@ -1097,30 +1480,32 @@ impl<'c> SeqState<'c> {
                             if let Some(r) = result.as_ref().and_then(|r| r.first()) {
                                 let mut idx = n32(0);
                                 for e in entries.iter() {
-                                    let m = Bool::and(
-                                        ctx,
-                                        &[&e.present, &eq_leaves(ctx, &e.key, &k)],
-                                    );
+                                    let m =
+                                        Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)]);
                                     idx = m.ite(&e.idx, &idx);
                                 }
                                 assert(hit.implies(&r._eq(&fit(&idx, r.get_size()))));
                             }
                         }
                         if op.method == Method::TableRemove {
+                            let mut freed_idx = n32(0);
                             for e in entries.iter_mut() {
-                                let m = Bool::and(
-                                    ctx,
-                                    &[&g, &e.present, &eq_leaves(ctx, &e.key, &k)],
-                                );
+                                let m =
+                                    Bool::and(ctx, &[&g, &e.present, &eq_leaves(ctx, &e.key, &k)]);
+                                freed_idx = m.ite(&e.idx, &freed_idx);
                                 e.present = Bool::and(ctx, &[&e.present, &m.not()]);
                             }
+                            alloc.free.push((Bool::and(ctx, &[&g, &hit]), freed_idx));
                         }
                     }
                     Method::TableAdd => {
                         let k = key.unwrap_or_default();
-                        let hit = any(ctx, entries.iter().map(|e| {
-                            Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
-                        }));
+                        let hit = any(
+                            ctx,
+                            entries.iter().map(|e| {
+                                Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
+                            }),
+                        );
                         let count = count(ctx, entries.iter().map(|e| e.present.clone()));
                         let room = count.bvult(&n32(cap as u64));
                         let can = Bool::and(ctx, &[&hit.not(), &room]);
@@ -1131,15 +1516,16 @@ impl<'c> SeqState<'c> {
                             }
                             None => can.clone(),
                         };
+                        let added = Bool::and(ctx, &[&g, &done]);
+                        let given = alloc.take(ctx, &added);
                         let idx = match result.as_ref().and_then(|r| r.first()) {
                             Some(r) => {
                                 let r = fit(r, 32);
-                                assert(done.implies(&r._eq(allocs)));
+                                assert(done.implies(&r._eq(&given)));
                                 r
                             }
-                            None => allocs.clone(),
+                            None => given,
                         };
-                        let added = Bool::and(ctx, &[&g, &done]);
                         entries.push(Entry {
                             added: added.clone(),
                             present: added.clone(),
@@ -1153,13 +1539,15 @@ impl<'c> SeqState<'c> {
                             idx,
                             val: arg.unwrap_or_else(|| val_zero.clone()),
                         });
-                        *allocs = added.ite(&allocs.bvadd(&n32(1)), allocs);
                     }
                     Method::TableRefresh | Method::TableHasIndex => {
                         let i = index.unwrap_or_else(|| n32(u64::MAX));
-                        let live = any(ctx, entries.iter().map(|e| {
-                            Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])
-                        }));
+                        let live = any(
+                            ctx,
+                            entries
+                                .iter()
+                                .map(|e| Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])),
+                        );
                         let in_range = i.bvult(&n32(cap as u64));
                         if let Some(r) = &result_bool {
                             assert(r._eq(&Bool::and(ctx, &[&live, &in_range])));
@@ -1218,9 +1606,12 @@ impl<'c> SeqState<'c> {
             Obj::Map { cap, entries } => {
                 let cap = *cap;
                 let k = key.unwrap_or_default();
-                let found = any(ctx, entries.iter().map(|e| {
-                    Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])
-                }));
+                let found = any(
+                    ctx,
+                    entries
+                        .iter()
+                        .map(|e| Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)])),
+                );
                 match op.method {
                     Method::MapGet => {
                         if let Some(f) = &ok {
@@ -1229,10 +1620,7 @@ impl<'c> SeqState<'c> {
                         if let (Some(r), Some(first)) = (&result, entries.first()) {
                             let mut out: Vec<BV<'c>> = first.val.clone();
                             for e in entries.iter() {
-                                let m = Bool::and(
-                                    ctx,
-                                    &[&e.present, &eq_leaves(ctx, &e.key, &k)],
-                                );
+                                let m = Bool::and(ctx, &[&e.present, &eq_leaves(ctx, &e.key, &k)]);
                                 out = select(&m, &e.val, &out);
                             }
                             assert(found.implies(&eq_leaves(ctx, r, &out)));
@@ -1305,11 +1693,14 @@ impl<'c> SeqState<'c> {
                 cap,
                 ttl,
                 entries,
-                allocs,
+                alloc,
             } => {
                 let cap = *cap;
                 match op.method {
-                    Method::DChainExpire => expire(ctx, entries, *ttl, &g, &now),
+                    Method::DChainExpire => {
+                        let one = expire(ctx, entries, alloc, *ttl, &g, &now);
+                        assert(one);
+                    }
                     Method::DChainAllocate => {
                         let c = count(ctx, entries.iter().map(|e| e.present.clone()));
                         let can = c.bvult(&n32(cap as u64));
@@ -1320,15 +1711,16 @@ impl<'c> SeqState<'c> {
                             }
                             None => can,
                         };
+                        let added = Bool::and(ctx, &[&g, &done]);
+                        let given = alloc.take(ctx, &added);
                         let idx = match result.as_ref().and_then(|r| r.first()) {
                             Some(r) => {
                                 let r = fit(r, 32);
-                                assert(done.implies(&r._eq(allocs)));
+                                assert(done.implies(&r._eq(&given)));
                                 r
                             }
-                            None => allocs.clone(),
+                            None => given,
                         };
-                        let added = Bool::and(ctx, &[&g, &done]);
                         entries.push(Entry {
                             added: added.clone(),
                             present: added.clone(),
@@ -1337,13 +1729,15 @@ impl<'c> SeqState<'c> {
                             stamp: now.clone(),
                             val: Vec::new(),
                         });
-                        *allocs = added.ite(&allocs.bvadd(&n32(1)), allocs);
                     }
                     Method::DChainRefresh | Method::DChainIsAllocated | Method::DChainFree => {
                         let i = index.unwrap_or_else(|| n32(u64::MAX));
-                        let live = any(ctx, entries.iter().map(|e| {
-                            Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])
-                        }));
+                        let live = any(
+                            ctx,
+                            entries
+                                .iter()
+                                .map(|e| Bool::and(ctx, &[&e.present, &e.idx._eq(&i)])),
+                        );
                         let in_range = i.bvult(&n32(cap as u64));
                         if let Some(r) = &result_bool {
                             assert(r._eq(&Bool::and(ctx, &[&live, &in_range])));
@@ -1358,28 +1752,40 @@ impl<'c> SeqState<'c> {
                                 _ => {}
                             }
                         }
+                        if op.method == Method::DChainFree {
+                            alloc
+                                .free
+                                .push((Bool::and(ctx, &[&g, &live, &in_range]), i));
+                        }
                     }
                     _ => {}
                 }
             }
             Obj::Cht { .. } => {}
-            Obj::Sketch { threshold, touches } => {
+            Obj::Sketch {
+                threshold,
+                ttl,
+                touches,
+            } => {
                 let k = key.unwrap_or_default();
                 match op.method {
                     Method::SketchOver => {
-                        // n touches leave a count of n - 1 in every cell of the key.
+                        // n touches leave a count of n - 1 in every cell of the key. Only
+                        // touches within the last `ttl` are counted: those cells cannot
+                        // have expired in between (more touches only raise the count).
+                        let since = window_start(ctx, &now, *ttl);
                         let n = count(
                             ctx,
-                            touches
-                                .iter()
-                                .map(|(tg, tk)| Bool::and(ctx, &[tg, &eq_leaves(ctx, tk, &k)])),
+                            touches.iter().map(|(tg, tk, tt)| {
+                                Bool::and(ctx, &[tg, &eq_leaves(ctx, tk, &k), &tt.bvuge(&since)])
+                            }),
                         );
                         let over = n.bvuge(&n32(*threshold as u64 + 2));
                         if let Some(r) = &result_bool {
                             assert(r._eq(&over));
                         }
                     }
-                    Method::SketchTouch => touches.push((g.clone(), k)),
+                    Method::SketchTouch => touches.push((g.clone(), k, now.clone())),
                     _ => {}
                 }
             }
@@ -1391,9 +1797,8 @@ impl<'c> SeqState<'c> {
                 let i = index.unwrap_or_else(|| n32(u64::MAX));
                 let x = arg.unwrap_or_default();
                 let in_range = i.bvult(&n32(*sets as u64));
-                let in_set = |e: &(Bool<'c>, BV<'c>, Vec<BV<'c>>)| {
-                    Bool::and(ctx, &[&e.0, &e.1._eq(&i)])
-                };
+                let in_set =
+                    |e: &(Bool<'c>, BV<'c>, Vec<BV<'c>>)| Bool::and(ctx, &[&e.0, &e.1._eq(&i)]);
                 match op.method {
                     Method::SetsClear => {
                         for e in elems.iter_mut() {
@@ -1402,9 +1807,12 @@ impl<'c> SeqState<'c> {
                         }
                     }
                     Method::SetsContains | Method::SetsInsert => {
-                        let has = any(ctx, elems.iter().map(|e| {
-                            Bool::and(ctx, &[&in_set(e), &eq_leaves(ctx, &e.2, &x)])
-                        }));
+                        let has = any(
+                            ctx,
+                            elems
+                                .iter()
+                                .map(|e| Bool::and(ctx, &[&in_set(e), &eq_leaves(ctx, &e.2, &x)])),
+                        );
                         if op.method == Method::SetsContains {
                             if let Some(r) = &result_bool {
                                 assert(r._eq(&Bool::and(ctx, &[&has, &in_range])));
@@ -1438,15 +1846,115 @@ impl<'c> SeqState<'c> {
     }
 }
 
-/// Expiry at `now`: entries stamped strictly before `now - ttl` (saturating) are freed.
-fn expire<'c>(ctx: &'c Context, entries: &mut [Entry<'c>], ttl: u64, g: &Bool<'c>, now: &BV<'c>) {
+/// `now - ttl`, saturating at 0: what expiry compares stamps with.
+fn window_start<'c>(ctx: &'c Context, now: &BV<'c>, ttl: u64) -> BV<'c> {
     let ttl_bv = BV::from_u64(ctx, ttl, 64);
     let zero = BV::from_u64(ctx, 0, 64);
-    let threshold = now.bvuge(&ttl_bv).ite(&now.bvsub(&ttl_bv), &zero);
+    now.bvuge(&ttl_bv).ite(&now.bvsub(&ttl_bv), &zero)
+}
+
+/// Expiry at `now`: entries stamped strictly before `now - ttl` (saturating) are freed.
+/// Expiry at `now`: entries stamped strictly before `now - ttl` (saturating) are freed
+/// and their indexes go back to the allocator. Gives the condition "at most one entry is
+/// freed", which the caller asserts: with several, the order in which they return to the
+/// LIFO free list (oldest first) would decide later indexes, which the model does not
+/// follow.
+fn expire<'c>(
+    ctx: &'c Context,
+    entries: &mut [Entry<'c>],
+    alloc: &mut Alloc<'c>,
+    ttl: u64,
+    g: &Bool<'c>,
+    now: &BV<'c>,
+) -> Bool<'c> {
+    let threshold = window_start(ctx, now, ttl);
+    let mut freed_any = Vec::new();
+    let mut freed_idx = BV::from_u64(ctx, 0, 32);
     for e in entries.iter_mut() {
         let old = e.stamp.bvult(&threshold);
-        let freed = Bool::and(ctx, &[g, &old]);
+        let freed = Bool::and(ctx, &[g, &e.present, &old]);
+        freed_idx = freed.ite(&e.idx, &freed_idx);
         e.present = Bool::and(ctx, &[&e.present, &freed.not()]);
+        freed_any.push(freed);
+    }
+    let n = count(ctx, freed_any.iter().cloned());
+    alloc
+        .free
+        .push((any(ctx, freed_any.into_iter()), freed_idx));
+    n.bvule(&BV::from_u64(ctx, 1, 32))
+}
+
+/// The index allocator of a table or dchain: a fresh one hands out 0, 1, 2, ...; a freed
+/// index goes on top of a LIFO free list and is the next one handed out.
+#[derive(Clone)]
+struct Alloc<'c> {
+    /// The next never-used index.
+    next: BV<'c>,
+    /// Freed indexes in the order they were freed, each with whether it is still on the
+    /// free list.
+    free: Vec<(Bool<'c>, BV<'c>)>,
+}
+
+impl<'c> Alloc<'c> {
+    fn new(ctx: &'c Context) -> Self {
+        Alloc {
+            next: BV::from_u64(ctx, 0, 32),
+            free: Vec::new(),
+        }
+    }
+
+    /// The index an allocation gets; when `done`, the allocator moves on.
+    fn take(&mut self, ctx: &'c Context, done: &Bool<'c>) -> BV<'c> {
+        let on_list = any(ctx, self.free.iter().map(|(a, _)| a.clone()));
+        let mut top = self.next.clone();
+        for (alive, idx) in &self.free {
+            top = alive.ite(idx, &top);
+        }
+        // Pop the top: the last slot still on the list.
+        let mut later = Bool::from_bool(ctx, false);
+        for (alive, _) in self.free.iter_mut().rev() {
+            let is_top = Bool::and(ctx, &[alive, &later.not()]);
+            later = Bool::or(ctx, &[&later, alive]);
+            let popped = Bool::and(ctx, &[done, &is_top]);
+            *alive = Bool::and(ctx, &[alive, &popped.not()]);
+        }
+        let fresh = Bool::and(ctx, &[done, &on_list.not()]);
+        self.next = fresh.ite(&self.next.bvadd(&BV::from_u64(ctx, 1, 32)), &self.next);
+        top
+    }
+
+    fn merge(&self, ctx: &'c Context, per: &[(&Bool<'c>, &Alloc<'c>)]) -> Alloc<'c> {
+        let next: Vec<_> = per
+            .iter()
+            .map(|(s, a)| (*s, Some(a.next.clone())))
+            .collect();
+        let lists: Vec<(&Bool<'c>, &[(Bool<'c>, BV<'c>)])> =
+            per.iter().map(|(s, a)| (*s, &a.free[..])).collect();
+        let upd = |b: &(Bool<'c>, BV<'c>), per: &[(&Bool<'c>, Option<&(Bool<'c>, BV<'c>)>)]| {
+            let p: Vec<_> = per
+                .iter()
+                .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
+                .collect();
+            (pick_bool(&p, b.0.clone()), b.1.clone())
+        };
+        let new = |ctx: &'c Context,
+                   f: &(Bool<'c>, BV<'c>),
+                   per: &[(&Bool<'c>, Option<&(Bool<'c>, BV<'c>)>)]| {
+            let no = Bool::from_bool(ctx, false);
+            let p: Vec<_> = per
+                .iter()
+                .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
+                .collect();
+            let i: Vec<_> = per
+                .iter()
+                .map(|(s, e)| (*s, e.map(|e| e.1.clone())))
+                .collect();
+            (pick_bool(&p, no), pick_bv(&i, f.1.clone()))
+        };
+        Alloc {
+            next: pick_bv(&next, self.next.clone()),
+            free: merge_items(ctx, &self.free, &lists, &upd, &new),
+        }
     }
 }
 

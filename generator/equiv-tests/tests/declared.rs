@@ -12,7 +12,10 @@ use maestro_runtime::InputPacket;
 fn state_objects_are_declared_in_order_with_their_sharding() {
     let fw = fw_default::Nf::STATE;
     assert_eq!(fw.len(), 1);
-    assert_eq!((fw[0].name, fw[0].kind, fw[0].capacity), ("flows", "table", 65536));
+    assert_eq!(
+        (fw[0].name, fw[0].kind, fw[0].capacity),
+        ("flows", "table", 65536)
+    );
     assert!(fw[0].sharded);
     // A static map is read-only: replicated in full.
     assert!(!sbridge_default::Nf::STATE[0].sharded);
@@ -66,7 +69,11 @@ fn shards_get_their_share_of_the_capacity_and_check_it() {
         }
     }
     assert!(differ > 0, "a quarter of the capacity never bound");
-    assert_eq!(shard.fault_count(), 0, "indexes are checked against the shard's range");
+    assert_eq!(
+        shard.fault_count(),
+        0,
+        "indexes are checked against the shard's range"
+    );
 }
 
 #[test]

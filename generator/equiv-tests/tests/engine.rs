@@ -173,7 +173,12 @@ impl Check {
     }
 
     /// `locks`/`tm`: the interpreter on the commit order with the recorded times.
-    fn serializable<N: GeneratedNf>(&mut self, what: &str, prog: &NfProgram, trace: &[InputPacket]) {
+    fn serializable<N: GeneratedNf>(
+        &mut self,
+        what: &str,
+        prog: &NfProgram,
+        trace: &[InputPacket],
+    ) {
         let nic = NicConfig::default_for(N::PORT_COUNT);
         for strategy in [Strategy::Locks, Strategy::Tm] {
             for cores in [1, 2] {
@@ -322,5 +327,8 @@ fn every_strategy_equals_the_interpreter() {
     // default NAT; the small NAT refreshes from WAN, which R5 forbids) x 4 schedules
     // on one core, and on two cores all but the NAT.
     assert_eq!(check.runs["sn"], 11 * 4 + 10 * 4);
-    assert!(check.locks_reads > 0, "no packet was decided by the read pass");
+    assert!(
+        check.locks_reads > 0,
+        "no packet was decided by the read pass"
+    );
 }

@@ -25,7 +25,13 @@ fn the_handwritten_firewall_is_fw() {
     let small = common::variant_trace("fw", "small", 11, 6_000);
     let sets = [("max_flows", "4"), ("expiration_time", "2ms")];
     check(&sets, 4, 2_000_000, "a small table", &small);
-    check(&sets, 4, 2_000_000, "odd frames", &common::variant_odd("fw", "small"));
+    check(
+        &sets,
+        4,
+        2_000_000,
+        "odd frames",
+        &common::variant_odd("fw", "small"),
+    );
     for (name, packets) in common::captures(0, 1) {
         check(&[], 65536, 100_000_000_000, &name, &packets);
     }

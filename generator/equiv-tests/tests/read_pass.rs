@@ -52,11 +52,9 @@ fn side_by_side(
             }
         };
         assert_eq!(
-            got,
-            want,
+            got, want,
             "{nf} ({variant}, {mode:?}) on {what}: packet {i} (port {}, t={}) differs",
-            p.port,
-            p.time_ns
+            p.port, p.time_ns
         );
     }
     assert_eq!(
@@ -80,7 +78,10 @@ fn the_read_pass_is_exact_on_synthetic_traces() {
     // The test has teeth only if both outcomes happen: established flows are decided by
     // the read pass (with refreshes), new ones need the write pass.
     let fw = totals[&("fw", "default", ParseMode::Strict)];
-    assert!(fw.read > 1_000 && fw.write > 100 && fw.refreshes > 1_000, "{fw:?}");
+    assert!(
+        fw.read > 1_000 && fw.write > 100 && fw.refreshes > 1_000,
+        "{fw:?}"
+    );
     let nop = totals[&("nop", "default", ParseMode::Strict)];
     assert_eq!(nop.write, 0, "nop never writes: {nop:?}");
     // Small tables expire all the time: expiry must send packets to the write pass.

@@ -71,8 +71,10 @@ fn every_library_nf_builds_as_a_crate_without_warnings_and_runs() {
         let text = std::fs::read_to_string(&manifest).expect("manifest");
         assert!(text.contains("[workspace]"), "{nf}: own workspace");
         assert!(text.contains("codegen-units = 1"), "{nf}: release profile");
-        let member = text
-            .replace("# A workspace of its own, so the crate builds wherever it is written.\n[workspace]\n", "");
+        let member = text.replace(
+            "# A workspace of its own, so the crate builds wherever it is written.\n[workspace]\n",
+            "",
+        );
         let member = member[..member.find("[profile.release]").expect("profile")].to_string();
         std::fs::write(&manifest, member).expect("manifest rewritten");
         members.push(package);
@@ -96,16 +98,21 @@ fn every_library_nf_builds_as_a_crate_without_warnings_and_runs() {
         .env("RUSTFLAGS", "-D warnings")
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "the generated crates do not build cleanly");
+    assert!(
+        status.success(),
+        "the generated crates do not build cleanly"
+    );
 
     let pcap = root.join("trace.pcapng");
     capture(&pcap);
     for (nf, strategy) in CRATES {
         let bin = target.join("release").join(format!("{nf}-{strategy}"));
-        let info = Command::new(&bin).arg("info").output().expect("binary runs");
+        let info = Command::new(&bin)
+            .arg("info")
+            .output()
+            .expect("binary runs");
         assert!(info.status.success(), "{nf} info");
-        let info: serde_json::Value =
-            serde_json::from_slice(&info.stdout).expect("info is JSON");
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info is JSON");
         assert_eq!(info["nf"], *nf);
         let renamed = info["renamed"].as_array().map_or(0, Vec::len);
         assert_eq!(renamed, usize::from(nf == "nat"), "{nf} renamed fields");

@@ -22,7 +22,13 @@ pub mod rename;
 pub mod rtm;
 pub mod wire;
 
+pub use engine::{
+    commit_order, ChunkOutput, CoreStats, Dispatched, Engine, EngineStats, ExecError, PacketRecord,
+    RunOptions, RuntimeMutant, Schedule, Translator,
+};
 pub use nf::{
     shard_capacity, AccessLog, GeneratedNf, NeedsWrite, Refresh, RefreshLog, RenamedField,
     StateObjectInfo, Strategy,
 };
+pub use nic::{HashClass, NicConfig, NicModel, PortRss, Steer};
+pub use rtm::{rtm_available, RtmStatus};

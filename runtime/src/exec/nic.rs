@@ -241,7 +241,8 @@ impl NicConfig {
 }
 
 /// The packet class the NIC's parser recognized and hashed; `NotHashed` when no enabled
-/// hash type of the port covers the packet (hash 0, core `reta[0]`). IPv6 fragments are
+/// hash type of the port covers the packet (hash 0, core `reta[0]`). A TCP/UDP class
+/// hashed through `IPV4`/`IPV6` alone (its port type off) used the addresses only. IPv6 fragments are
 /// `Ipv6Other` (hashed by `FRAG_IPV6` or `IPV6`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

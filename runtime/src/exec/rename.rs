@@ -136,7 +136,13 @@ struct Rule {
     in_ports: Vec<u16>,
 }
 
-/// A partial bijection seq value <-> par value.
+/// The current renaming seq value -> par value, with its inverse for conflict reports.
+///
+/// Conflicts are reported, never enforced: a shared-nothing NF's per-core allocators
+/// legitimately give one parallel value to flows of different cores (injective per core,
+/// not globally), and a sequential value is reused once its entry expires. The newest
+/// pair wins, so translation follows the flow that owns the value now; the checker judges
+/// consistency per core and per flow lifetime (`maestro_equivalence::compare`).
 #[derive(Clone, Debug, Default)]
 struct Bijection {
     forward: HashMap<u64, u64>,
@@ -144,18 +150,21 @@ struct Bijection {
 }
 
 impl Bijection {
-    /// Adds `seq -> par`; `Err` if it contradicts a pair already held (nothing changes).
+    /// Sets `seq -> par`; `Err` names the pair it contradicts (which it replaces).
     fn learn(&mut self, seq: u64, par: u64) -> Result<(), ConflictKind> {
-        match (self.forward.get(&seq), self.backward.get(&par)) {
-            (Some(&p), _) if p == par => Ok(()),
+        let verdict = match (self.forward.get(&seq), self.backward.get(&par)) {
+            (Some(&p), _) if p == par => return Ok(()),
             (Some(&p), _) => Err(ConflictKind::SeqAlreadyMapped { existing_par: p }),
             (None, Some(&s)) => Err(ConflictKind::ParAlreadyTaken { existing_seq: s }),
-            (None, None) => {
-                self.forward.insert(seq, par);
-                self.backward.insert(par, seq);
-                Ok(())
+            (None, None) => Ok(()),
+        };
+        if let Some(old) = self.forward.insert(seq, par) {
+            if self.backward.get(&old) == Some(&seq) {
+                self.backward.remove(&old);
             }
         }
+        self.backward.insert(par, seq);
+        verdict
     }
 }
 
@@ -497,7 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn conflicts_are_recorded_not_overwritten() {
+    fn conflicts_are_recorded_and_the_newest_pair_wins() {
         let seq = vec![
             fwd(1, udp(EXT, SERVER, 1000, 53)),
             fwd(1, udp(EXT, SERVER, 1000, 53)),
@@ -507,10 +516,12 @@ mod tests {
         let r = Renamer::new(&NAT, seq, ParseMode::Strict).unwrap();
         let lan = input(0, udp(LAN_HOST, SERVER, 1, 53));
         r.after(0, &lan, &fwd(1, udp(EXT, SERVER, 2000, 53)));
-        r.after(1, &lan, &fwd(1, udp(EXT, SERVER, 2001, 53))); // 1000 two ways
-        r.after(2, &lan, &fwd(1, udp(EXT, SERVER, 2000, 53))); // two onto 2000
-        r.after(3, &lan, &fwd(1, udp(EXT, SERVER, 2000, 53))); // consistent again
-        assert_eq!(r.mapping(0), vec![(1000, 2000)]);
+        r.after(1, &lan, &fwd(1, udp(EXT, SERVER, 2001, 53))); // 1000 remapped
+        r.after(2, &lan, &fwd(1, udp(EXT, SERVER, 2001, 53))); // two onto 2001
+        r.after(3, &lan, &fwd(1, udp(EXT, SERVER, 2000, 53))); // 1000 back to 2000
+        let mut m = r.mapping(0);
+        m.sort_unstable();
+        assert_eq!(m, vec![(1000, 2000), (1001, 2001)]);
         assert_eq!(
             r.conflicts(),
             vec![
@@ -525,8 +536,15 @@ mod tests {
                     index: 2,
                     field: 0,
                     seq: 1001,
-                    par: 2000,
+                    par: 2001,
                     kind: ConflictKind::ParAlreadyTaken { existing_seq: 1000 }
+                },
+                RenameConflict {
+                    index: 3,
+                    field: 0,
+                    seq: 1000,
+                    par: 2000,
+                    kind: ConflictKind::SeqAlreadyMapped { existing_par: 2001 }
                 },
             ]
         );
