@@ -877,6 +877,25 @@ fn creating_ports(analysis: &Analysis, object: &str) -> Vec<(u16, Vec<Field>)> {
     out
 }
 
+/// Whether the entries `object` gets on `port` are keyed by the source MAC address (a
+/// learning bridge): such keys are not RSS-hashable, and filling the table needs
+/// distinct MACs rather than distinct IP tuples.
+fn keyed_by_src_mac(analysis: &Analysis, object: &str, port: u16) -> bool {
+    analysis
+        .sites
+        .iter()
+        .filter(|s| s.object == object && s.port == port && s.access == "write")
+        .filter(|s| matches!(s.method.as_str(), "add" | "allocate" | "put"))
+        .flat_map(|s| s.keys.iter().flat_map(|k| k.components.iter()))
+        .any(|c| c.fields.iter().any(|f| f == "pkt.eth.src"))
+}
+
+/// A source MAC per flow number: locally administered, unicast, distinct for every `k`.
+fn flow_mac(k: u32) -> [u8; 6] {
+    let b = k.to_be_bytes();
+    [0x02, 0x10, b[0], b[1], b[2], b[3]]
+}
+
 /// A basis of the tuples that leave the RETA index unchanged: vectors of input-bit flips
 /// (as `u128` masks over [`Tuple::hash_bits`]) confined to `fields`, each in the kernel
 /// of the key's RETA-bit columns. Gaussian elimination over GF(2); low-order bits of the
@@ -977,11 +996,9 @@ pub fn reta_collisions(
             let Some(ps) = steering.port(port) else {
                 continue;
             };
-            let fields: Vec<Field> = if fields.is_empty() {
-                Field::ALL.to_vec()
-            } else {
-                fields
-            };
+            if fields.is_empty() {
+                continue; // keys RSS cannot hash (MACs): no bucket to aim at
+            }
             let mut rng = Rng::new(ctx.seed, &format!("reta:{object}:{port}"));
             let base = rng.tuple(UDP);
             let Some(flows) = colliding_tuples(&base, &ps.key, ps.reta.len(), &fields, count)
@@ -1176,17 +1193,34 @@ pub fn table_full(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>,
                 t
             })
             .collect();
+        // MAC-keyed state (a learning bridge): one source MAC per flow, read back by
+        // frames addressed to those MACs from another port.
+        let by_mac = fields.is_empty() && keyed_by_src_mac(ctx.analysis, object, port);
+        let with_src_mac = |mut f: Vec<u8>, k: usize| {
+            if by_mac && f.len() >= 12 {
+                f[6..12].copy_from_slice(&flow_mac(k as u32));
+            }
+            f
+        };
         let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
         let firsts: Vec<Observation> = flows
             .iter()
-            .map(|f| tb.send(port, frame(f, port)))
+            .enumerate()
+            .map(|(k, f)| tb.send(port, with_src_mac(frame(f, port), k)))
             .collect();
         let back = ctx.analysis.constraints.pairs.iter().find(|pc| {
             pc.ports[0] == port
                 && pc.ports[1] != port
                 && pc.sources.iter().any(|s| s.object == object)
         });
-        if let Some(pc) = back {
+        if by_mac {
+            let other = (port + 1) % ctx.program.port_count.max(1);
+            for (k, f) in flows.iter().enumerate() {
+                let mut data = frame(&f.reversed(), other);
+                data[0..6].copy_from_slice(&flow_mac(k as u32));
+                tb.send(other, data);
+            }
+        } else if let Some(pc) = back {
             let eqs = equalities(pc);
             let other = pc.ports[1];
             for (f, o) in flows.iter().zip(&firsts) {
@@ -1194,8 +1228,8 @@ pub fn table_full(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>,
                 tb.send(other, frame(&q, other));
             }
         } else {
-            for f in &flows {
-                tb.send(port, frame(f, port));
+            for (k, f) in flows.iter().enumerate() {
+                tb.send(port, with_src_mac(frame(f, port), k));
             }
         }
         out.push(tb.finish(

@@ -877,6 +877,13 @@ impl SplitMix {
     }
 }
 
+/// The fields a reply has swapped.
+const REVERSED: [(PktField, PktField); 3] = [
+    (PktField::IpSrc, PktField::IpDst),
+    (PktField::L4Sport, PktField::L4Dport),
+    (PktField::EthSrc, PktField::EthDst),
+];
+
 const MUTABLE: [PktField; 8] = [
     PktField::EthDst,
     PktField::EthSrc,
@@ -890,14 +897,27 @@ const MUTABLE: [PktField; 8] = [
 
 /// One random change to a sequence: a header field (random, copied from another packet,
 /// or nudged by one), the 5-tuple reversed from another packet, the input port, a time
-/// jump around an expiry time, a duplicated or a dropped packet.
+/// jump around an expiry time, a duplicated or a dropped packet, or a reply (a packet's
+/// addresses and ports swapped, arriving on another port) appended.
 fn mutate(seq: &mut Vec<PacketModel>, rng: &mut SplitMix, ttls: &[u64], ports: u16) {
     if seq.is_empty() {
         return;
     }
     let n = seq.len();
     let i = rng.below(n as u64) as usize;
-    match rng.below(7) {
+    match rng.below(8) {
+        7 if n < RANDOM_MAX_LEN => {
+            let mut reply = seq[i].clone();
+            for (a, b) in REVERSED {
+                reply.set_field(a, seq[i].field(b));
+                reply.set_field(b, seq[i].field(a));
+            }
+            if ports > 1 {
+                reply.port = (seq[i].port + 1 + rng.below(ports as u64 - 1) as u16) % ports;
+            }
+            reply.time_ns = seq[n - 1].time_ns.saturating_add(1);
+            seq.push(reply);
+        }
         0 => {
             let f = MUTABLE[rng.below(MUTABLE.len() as u64) as usize];
             let v = match f {
@@ -914,12 +934,7 @@ fn mutate(seq: &mut Vec<PacketModel>, rng: &mut SplitMix, ttls: &[u64], ports: u
         1 => {
             let j = rng.below(n as u64) as usize;
             let src = seq[j].clone();
-            let pairs = [
-                (PktField::IpSrc, PktField::IpDst),
-                (PktField::L4Sport, PktField::L4Dport),
-                (PktField::EthSrc, PktField::EthDst),
-            ];
-            for (a, b) in pairs {
+            for (a, b) in REVERSED {
                 seq[i].set_field(a, src.field(b));
                 seq[i].set_field(b, src.field(a));
             }
@@ -1171,5 +1186,70 @@ fn uncovered_reason(
         path: info.clone(),
         kind,
         reason: format!("{head}{needs}{random}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw() -> (NfProgram, PathSet) {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../nfs/fw");
+        let prog = maestro_analyzer::load_nf(&dir, &[]).expect("fw loads");
+        let set = enumerate(&prog).expect("fw explores");
+        (prog, set)
+    }
+
+    /// The random search alone reaches the WAN-hit path of the firewall from a corpus
+    /// holding a single LAN packet (it has to append the reply on the WAN port).
+    #[test]
+    fn random_search_reaches_a_reply_path_from_a_lan_packet() {
+        let (prog, base) = fw();
+        let mut v = variant(&prog, Vec::new(), String::new()).unwrap();
+        let lan_new = base.paths.iter().position(|p| p.id == 2).unwrap();
+        let wan_hit = base.paths.iter().position(|p| p.id == 4).unwrap();
+        let Solved::Sequence(models) = v
+            .set
+            .solve(lan_new, Prefix::Exactly(0), FIXED_TIMES, &[])
+            .unwrap()
+        else {
+            panic!("a LAN packet that opens a flow exists")
+        };
+        let mut search = Search {
+            base: &base,
+            queries: 0,
+            replays: 0,
+            random_runs: 0,
+        };
+        search.replay(&mut v, models).unwrap();
+        assert_eq!(v.runs[0].took, vec![Some(lan_new)]);
+        let found = search.random(&mut v, &[wan_hit], 11).unwrap();
+        assert!(search.random_runs <= RANDOM_BUDGET as u64);
+        let [(t, packets)] = &found[..] else {
+            panic!("not found in {} runs: {found:?}", search.random_runs)
+        };
+        assert_eq!(*t, wan_hit);
+        let traces = run_traced(&prog, packets).unwrap();
+        assert_eq!(base.classify(traces.last().unwrap()), Some(wan_hit));
+    }
+
+    #[test]
+    fn config_roles_tell_capacities_from_limits() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../nfs/psd");
+        let prog = maestro_analyzer::load_nf(&dir, &[]).unwrap();
+        let roles = config_roles(&prog);
+        let role = |n: &str| roles.iter().find(|(m, _, _)| m == n).map(|(_, r, _)| *r);
+        assert!(role("capacity") == Some(Role::Capacity));
+        assert!(role("max_ports") == Some(Role::Limit));
+        assert!(role("expiration_time") == Some(Role::Other));
+        let variants = variant_overrides(&prog);
+        assert_eq!(
+            variants.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>(),
+            vec![
+                vec![("max_ports".to_string(), "1".to_string())],
+                vec![("capacity".to_string(), "3".to_string())],
+                vec![("expiration_time".to_string(), "1500".to_string())],
+            ]
+        );
     }
 }

@@ -22,7 +22,7 @@ use maestro_interpreter::{InterpOptions, Interpreter};
 use maestro_rss::{export, solve, z3check, RssConfig, SolveOptions};
 use maestro_runtime::capture::{CaptureItem, CaptureReader, DeviceMap, PortAssigner};
 use maestro_runtime::exec::nic::NicConfig;
-use maestro_runtime::exec::wire::RecordFile;
+use maestro_runtime::exec::wire::{write_packets, RecordFile};
 use maestro_runtime::exec::Strategy;
 use maestro_runtime::packet::ParseMode;
 use maestro_runtime::{InputPacket, Observation};
@@ -545,40 +545,54 @@ impl Verifier {
             src.packets.len()
         ));
         // The interpreter runs beside the generated seq binary (a separate process).
-        let seq_req = self.request(Strategy::Seq, None);
+        // Every run of this source reads one packet file.
+        let packet_file = self
+            .opts
+            .work_dir
+            .join(format!("source-{}.bin", sanitize(&src.report.name)));
+        write_packets(&packet_file, &src.packets).map_err(|e| VerifyError::Input {
+            path: packet_file.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut requests = vec![self.request(Strategy::Seq, None)];
+        for &s in strategies {
+            requests.push(self.request(s, None));
+            for k in 0..self.opts.seeds {
+                requests.push(self.request(s, Some(self.opts.seed.wrapping_add(k))));
+            }
+        }
+        // The interpreter runs beside the generated binaries (separate processes): the
+        // first runs overlap with it, the rest are compared as they come.
+        const OVERLAPPED: usize = 2;
         let (program, mode) = (&self.program, self.opts.parse_mode);
-        let (reference, seq_file) = std::thread::scope(|scope| {
+        let (reference, early) = std::thread::scope(|scope| {
             let interp = scope.spawn(move || reference(program, mode, &src.packets));
-            let seq = self
-                .binary
-                .record_packets(&src.packets, &self.opts.work_dir, &seq_req);
+            let early: Vec<Result<RecordFile, BinaryError>> = requests
+                .iter()
+                .take(OVERLAPPED)
+                .map(|req| {
+                    self.announce(src, req);
+                    self.binary.record(&packet_file, &self.opts.work_dir, req)
+                })
+                .collect();
             let reference = interp.join().unwrap_or_else(|_| {
                 Err(VerifyError::Interpreter("the interpreter panicked".into()))
             });
-            (reference, seq)
+            (reference, early)
         });
         let reference = reference?;
-        let seq_file = seq_file?;
-        let mut runs = vec![(
-            seq_req.clone(),
-            self.compare_file(&src.packets, &reference, &seq_req, &seq_file)?,
-        )];
-        for &s in strategies {
-            let mut schedules = vec![None];
-            schedules.extend((0..self.opts.seeds).map(|k| Some(self.opts.seed.wrapping_add(k))));
-            for seed in schedules {
-                let req = self.request(s, seed);
-                (self.progress)(&format!(
-                    "{}: {} on {} cores, {}",
-                    src.report.name,
-                    s.name(),
-                    req.cores,
-                    req.schedule_name()
-                ));
-                let ds = self.check_run(&self.binary, &src.packets, &reference, &req)?;
-                runs.push((req, ds));
-            }
+        let mut runs = Vec::new();
+        for (req, file) in requests.iter().zip(early) {
+            let ds = self.compare_file(&src.packets, &reference, req, &file?)?;
+            runs.push((req.clone(), ds));
         }
+        for req in requests.iter().skip(OVERLAPPED) {
+            self.announce(src, req);
+            let file = self.binary.record(&packet_file, &self.opts.work_dir, req)?;
+            let ds = self.compare_file(&src.packets, &reference, req, &file)?;
+            runs.push((req.clone(), ds));
+        }
+        let _ = std::fs::remove_file(&packet_file);
         for (req, ds) in runs {
             let level = if req.strategy == Strategy::Seq {
                 crate::report::Level::Strict
@@ -603,6 +617,16 @@ impl Verifier {
             report.strategies.push(run);
         }
         Ok(())
+    }
+
+    fn announce(&self, src: &Source, req: &RecordRequest) {
+        (self.progress)(&format!(
+            "{}: {} on {} core(s), {}",
+            src.report.name,
+            req.strategy.name(),
+            req.cores,
+            req.schedule_name()
+        ));
     }
 
     /// Minimizes the trace behind `d` and writes it to the out dir.
@@ -914,6 +938,19 @@ impl Verifier {
         report.notes.extend(notes);
         Ok(report)
     }
+}
+
+/// A source name as a file name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Counts of each divergence class over a report's ordinary runs (for summaries).

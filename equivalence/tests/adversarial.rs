@@ -518,3 +518,35 @@ fn random_traces_shrink_to_request_and_reply() {
     });
     assert!(none.is_none());
 }
+
+#[test]
+fn bridge_table_full_learns_distinct_macs() {
+    let nf = load("bridge", &[("capacity", "16")]);
+    let traces = table_full(&ctx(&nf)).expect("traces");
+    let t = named(&traces, "table-full:macs");
+    let obs = run(&nf.program, &t.packets);
+    let lookups: Vec<&Observation> = t
+        .packets
+        .iter()
+        .zip(&obs)
+        .filter(|(p, _)| p.port == 1)
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(lookups.len(), 20);
+    assert!(
+        lookups[..16]
+            .iter()
+            .all(|o| matches!(o, Observation::Forward { port: 0, .. })),
+        "the 16 learned stations are forwarded to their port"
+    );
+    assert!(
+        lookups[16..]
+            .iter()
+            .all(|o| matches!(o, Observation::Flood { .. })),
+        "stations the full table could not learn are flooded"
+    );
+    assert!(
+        reta_collisions(&ctx(&nf)).expect("traces").is_empty(),
+        "MAC keys are not RSS-hashable"
+    );
+}

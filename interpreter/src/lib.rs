@@ -12,6 +12,8 @@
 
 mod key;
 mod state;
+#[cfg(test)]
+mod trace_tests;
 
 use maestro_analyzer::lang::ast::{BinOp, Layer};
 use maestro_analyzer::lang::ops;

@@ -14,17 +14,24 @@
 //! **Reaching a path** ([`PathSet::solve`]). The analysis treats state-call results as
 //! free symbols; a real packet only gets the results the state gives it. To find a packet
 //! that takes a path, we add a bounded model of the state, starting empty (maps filled
-//! from their init files), and let Z3 choose up to `k` earlier packets, each taking some
+//! from their init files), and let Z3 choose `k` earlier packets, each taking some
 //! state-writing path, together with the last packet: every packet's path condition
-//! holds in its own namespace (`p0!`, `p1!`, ...) and every state call's result is tied
-//! to the state the earlier calls built. Tables are modelled exactly for keys, values,
-//! timestamps, expiry, `full` and `size`; two things are approximations, which is why the
-//! caller replays every sequence on the interpreter before trusting it: indexes are
-//! handed out 0, 1, 2, ... (a freed index is not reused, as the LIFO allocator would),
-//! and a count-min sketch counts the touches of the same key exactly (no collisions,
-//! touches within the expiry time). Where the model cannot be exact it restricts itself
-//! to states where it is: a consistent-hash lookup only sees at most one live backend
-//! (the real table picks among several by hash).
+//! holds in its own namespace (`0!`, `1!`, ...) and every state call's result is tied to
+//! the state the earlier calls built (a WAN reply's `get` hits because an earlier LAN
+//! packet's `add` had an equal key; a NAT reply's `has_index` holds because its port is
+//! the index the allocator handed out). Each earlier packet's candidate paths run on
+//! copies of the state that are merged under the packet's path selector, so the model
+//! grows by one packet's entries per packet.
+//!
+//! Tables, maps, vectors, allocators and sets are modelled exactly: keys, values and
+//! stale values, timestamps and expiry (`stamp < now - ttl`), `full` and `size`, and the
+//! LIFO index allocator (0, 1, 2, ... then the last freed index first). Where exactness
+//! would need the order of several frees, or a hash, the model restricts itself to the
+//! states where it is exact: an `expire` call frees at most one entry per object, and a
+//! consistent-hash lookup sees at most one live backend (the real table picks among
+//! several by the hash of its argument). A count-min sketch counts the touches of the
+//! same key within the expiry time exactly (collisions only raise counts). The caller
+//! should still replay every sequence on the interpreter, which has the last word.
 
 use super::error::AnalysisError;
 use super::exec::{self, CondKind, Op, Outcome, RawPath};
@@ -396,17 +403,17 @@ impl PathSet {
                 };
                 let mut out = Vec::new();
                 for j in 0..=k {
-                    let path = if j == k {
-                        target
-                    } else {
+                    let path = if let Some(sel) = selectors.get(j) {
                         let v = model
-                            .eval(&selectors[j], true)
+                            .eval(sel, true)
                             .and_then(|v| v.as_u64())
                             .unwrap_or(u64::MAX);
                         match writers.get(v as usize) {
                             Some(&p) => p,
                             None => continue, // an empty slot
                         }
+                    } else {
+                        target
                     };
                     out.push(extract(&mut enc, &model, j, path, self.raw[path].port));
                 }
@@ -991,6 +998,13 @@ fn pick_bvs<'c>(
         .collect()
 }
 
+/// One item of a list as each branch has it (`None`: the branch has no such item).
+type PerBranch<'a, 'c, T> = [(&'a Bool<'c>, Option<&'a T>)];
+/// Rebuilds an item that existed before the packet from the branches' versions.
+type UpdateFn<'c, T> = dyn Fn(&T, &PerBranch<'_, 'c, T>) -> T;
+/// Builds an item some branch added, from the first branch that has it and all of them.
+type NewFn<'c, T> = dyn Fn(&'c Context, &T, &PerBranch<'_, 'c, T>) -> T;
+
 /// Merges lists that only grow within a packet, except for the flags and stamps of
 /// existing items (`upd`); items a branch added are aligned by position, and a branch
 /// without the item contributes a false flag.
@@ -998,8 +1012,8 @@ fn merge_items<'c, T: Clone>(
     ctx: &'c Context,
     base: &[T],
     branches: &[(&Bool<'c>, &[T])],
-    upd: &dyn Fn(&T, &[(&Bool<'c>, Option<&T>)]) -> T,
-    new: &dyn Fn(&'c Context, &T, &[(&Bool<'c>, Option<&T>)]) -> T,
+    upd: &UpdateFn<'c, T>,
+    new: &NewFn<'c, T>,
 ) -> Vec<T> {
     let n0 = base.len();
     let longest = branches.iter().map(|(_, l)| l.len()).max().unwrap_or(n0);
@@ -1007,8 +1021,8 @@ fn merge_items<'c, T: Clone>(
     for i in 0..longest {
         let per: Vec<(&Bool<'c>, Option<&T>)> =
             branches.iter().map(|(s, l)| (*s, l.get(i))).collect();
-        if i < n0 {
-            out.push(upd(&base[i], &per));
+        if let Some(b) = base.get(i) {
+            out.push(upd(b, &per));
         } else if let Some(first) = per.iter().find_map(|(_, v)| *v) {
             out.push(new(ctx, first, &per));
         }

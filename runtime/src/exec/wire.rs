@@ -112,7 +112,11 @@ impl WireIn {
 
     /// Fills `buf` entirely; a short read is [`WireError::Truncated`] at the offset where
     /// `what` starts.
-    fn exact(&mut self, buf: &mut [u8], what: &str) -> Result<(), WireError> {
+    fn exact(
+        &mut self,
+        buf: &mut [u8],
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<(), WireError> {
         let start = self.offset;
         let mut got = 0;
         while got < buf.len() {
@@ -144,29 +148,32 @@ impl WireIn {
         }
     }
 
-    fn array<const K: usize>(&mut self, what: &str) -> Result<[u8; K], WireError> {
+    fn array<const K: usize>(
+        &mut self,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<[u8; K], WireError> {
         let mut b = [0u8; K];
         self.exact(&mut b, what)?;
         Ok(b)
     }
 
-    fn u8(&mut self, what: &str) -> Result<u8, WireError> {
+    fn u8(&mut self, what: impl std::fmt::Display + Copy) -> Result<u8, WireError> {
         Ok(self.array::<1>(what)?[0])
     }
 
-    fn u16(&mut self, what: &str) -> Result<u16, WireError> {
+    fn u16(&mut self, what: impl std::fmt::Display + Copy) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.array(what)?))
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, WireError> {
+    fn u32(&mut self, what: impl std::fmt::Display + Copy) -> Result<u32, WireError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, WireError> {
+    fn u64(&mut self, what: impl std::fmt::Display + Copy) -> Result<u64, WireError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    fn bool(&mut self, what: &str) -> Result<bool, WireError> {
+    fn bool(&mut self, what: impl std::fmt::Display + Copy) -> Result<bool, WireError> {
         let at = self.offset;
         match self.u8(what)? {
             0 => Ok(false),
@@ -176,9 +183,13 @@ impl WireIn {
     }
 
     /// A `u32` length no larger than `max`, then that many bytes.
-    fn bytes(&mut self, max: u32, what: &str) -> Result<Vec<u8>, WireError> {
+    fn bytes(
+        &mut self,
+        max: u32,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<Vec<u8>, WireError> {
         let at = self.offset;
-        let len = self.u32(&format!("the length of {what}"))?;
+        let len = self.u32(format_args!("the length of {what}"))?;
         if len > max {
             return Err(self.invalid(
                 at,
@@ -192,7 +203,7 @@ impl WireIn {
     }
 
     /// A length-prefixed UTF-8 string of at most 64 KiB.
-    fn string(&mut self, what: &str) -> Result<String, WireError> {
+    fn string(&mut self, what: impl std::fmt::Display + Copy) -> Result<String, WireError> {
         let at = self.offset;
         let bytes = self.bytes(u32::from(u16::MAX), what)?;
         String::from_utf8(bytes)
@@ -200,7 +211,7 @@ impl WireIn {
     }
 
     /// A `u32` element count no larger than `max` (bounds what a corrupt count allocates).
-    fn count(&mut self, max: u64, what: &str) -> Result<usize, WireError> {
+    fn count(&mut self, max: u64, what: impl std::fmt::Display + Copy) -> Result<usize, WireError> {
         let at = self.offset;
         let n = self.u32(what)?;
         if u64::from(n) > max {
@@ -394,11 +405,13 @@ impl PacketFileReader {
 
     fn read_one(&mut self) -> Result<InputPacket, WireError> {
         let i = self.index;
-        let port = self.input.u16(&format!("the port of packet #{i}"))?;
-        let time_ns = self.input.u64(&format!("the timestamp of packet #{i}"))?;
+        let port = self.input.u16(format_args!("the port of packet #{i}"))?;
+        let time_ns = self
+            .input
+            .u64(format_args!("the timestamp of packet #{i}"))?;
         let data = self
             .input
-            .bytes(MAX_FRAME, &format!("the frame of packet #{i}"))?;
+            .bytes(MAX_FRAME, format_args!("the frame of packet #{i}"))?;
         Ok(InputPacket {
             port,
             time_ns,
@@ -587,7 +600,7 @@ impl RecordFile {
         loop {
             let i = entries.len() as u64;
             let at = input.offset;
-            match input.u8(&format!("the tag of entry #{i} (1 packet, 2 trailer)"))? {
+            match input.u8(format_args!("the tag of entry #{i} (1 packet, 2 trailer)"))? {
                 TAG_PACKET => entries.push(read_entry(&mut input, i)?),
                 TAG_TRAILER => break,
                 t => {
@@ -777,12 +790,12 @@ fn read_observation(input: &mut WireIn, i: u64) -> Result<Observation, WireError
     match input.u8(&what)? {
         OBS_DROP => Ok(Observation::Drop),
         OBS_FORWARD => {
-            let port = input.u16(&format!("the output port of packet #{i}"))?;
-            let bytes = input.bytes(MAX_FRAME, &format!("the output frame of packet #{i}"))?;
+            let port = input.u16(format_args!("the output port of packet #{i}"))?;
+            let bytes = input.bytes(MAX_FRAME, format_args!("the output frame of packet #{i}"))?;
             Ok(Observation::Forward { port, bytes })
         }
         OBS_FLOOD => {
-            let bytes = input.bytes(MAX_FRAME, &format!("the output frame of packet #{i}"))?;
+            let bytes = input.bytes(MAX_FRAME, format_args!("the output frame of packet #{i}"))?;
             Ok(Observation::Flood { bytes })
         }
         k => Err(input.invalid(at, what, format!("{k}"))),
@@ -791,26 +804,26 @@ fn read_observation(input: &mut WireIn, i: u64) -> Result<Observation, WireError
 
 fn read_record(input: &mut WireIn, i: u64) -> Result<PacketRecord, WireError> {
     Ok(PacketRecord {
-        core: input.u16(&format!("the core of packet #{i}"))?,
-        queue_pos: input.u64(&format!("the queue position of packet #{i}"))?,
-        epoch: input.u64(&format!("the epoch of packet #{i}"))?,
-        wrote: input.bool(&format!("the wrote flag of packet #{i}"))?,
-        now: input.u64(&format!("the time (now) of packet #{i}"))?,
-        hash: input.u32(&format!("the RSS hash of packet #{i}"))?,
+        core: input.u16(format_args!("the core of packet #{i}"))?,
+        queue_pos: input.u64(format_args!("the queue position of packet #{i}"))?,
+        epoch: input.u64(format_args!("the epoch of packet #{i}"))?,
+        wrote: input.bool(format_args!("the wrote flag of packet #{i}"))?,
+        now: input.u64(format_args!("the time (now) of packet #{i}"))?,
+        hash: input.u32(format_args!("the RSS hash of packet #{i}"))?,
     })
 }
 
 fn read_entry(input: &mut WireIn, i: u64) -> Result<RecordEntry, WireError> {
     let observation = read_observation(input, i)?;
     let record = read_record(input, i)?;
-    let n = input.u8(&format!("the translation count of packet #{i}"))?;
+    let n = input.u8(format_args!("the translation count of packet #{i}"))?;
     let mut translations = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
         translations.push(Translation {
             index: i,
-            field: input.u16(&format!("a translated field of packet #{i}"))?,
-            old: input.u64(&format!("a translated old value of packet #{i}"))?,
-            new: input.u64(&format!("a translated new value of packet #{i}"))?,
+            field: input.u16(format_args!("a translated field of packet #{i}"))?,
+            old: input.u64(format_args!("a translated old value of packet #{i}"))?,
+            new: input.u64(format_args!("a translated new value of packet #{i}"))?,
         });
     }
     Ok(RecordEntry {
@@ -821,16 +834,16 @@ fn read_entry(input: &mut WireIn, i: u64) -> Result<RecordEntry, WireError> {
 }
 
 fn read_access_log(input: &mut WireIn, core: usize) -> Result<Option<Vec<AccessCount>>, WireError> {
-    if !input.bool(&format!("whether core {core} has an access log"))? {
+    if !input.bool(format_args!("whether core {core} has an access log"))? {
         return Ok(None);
     }
-    let n = input.count(MAX_LIST, &format!("the access count of core {core}"))?;
+    let n = input.count(MAX_LIST, format_args!("the access count of core {core}"))?;
     let mut counts = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
         counts.push(AccessCount {
-            object: input.u16(&format!("an accessed object of core {core}"))?,
-            key: input.u64(&format!("an accessed key of core {core}"))?,
-            count: input.u64(&format!("an access count of core {core}"))?,
+            object: input.u16(format_args!("an accessed object of core {core}"))?,
+            key: input.u64(format_args!("an accessed key of core {core}"))?,
+            count: input.u64(format_args!("an access count of core {core}"))?,
         });
     }
     Ok(Some(counts))
@@ -872,7 +885,7 @@ fn read_trailer(input: &mut WireIn) -> Result<RecordTrailer, WireError> {
     let mut stats = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         let k = input.string("a statistic's name")?;
-        let v = input.u64(&format!("the value of statistic {k}"))?;
+        let v = input.u64(format_args!("the value of statistic {k}"))?;
         stats.push((k, v));
     }
     let n = input.count(MAX_LIST, "the number of conflicts")?;
