@@ -12,8 +12,8 @@ pub use lang::diag::{Diagnostic, LoadError, SourceFile, Span};
 pub use lang::ir::*;
 pub use lang::ops::Builtin;
 pub use lang::types::{IntTy, RecordDef, RecordId, Type, Value};
-pub use sym::{analyze, analyze_with, Analysis, AnalysisError, AnalyzeOptions, PacketClass};
 pub use sym::paths::{Decision, PathSet, PathTrace};
+pub use sym::{analyze, analyze_with, Analysis, AnalysisError, AnalyzeOptions, PacketClass};
 
 use lang::diag::FileId;
 use std::path::{Path, PathBuf};

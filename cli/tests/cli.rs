@@ -213,7 +213,8 @@ fn generated_fw_runs_on_two_cores_and_verifies_equivalent() {
     assert!(t.contains("verify fw: 1 source(s), 1500 packets"), "{t}");
     for strategy in ["seq", "sn", "locks", "tm"] {
         assert!(
-            t.lines().any(|l| l.trim_start().starts_with(strategy) && l.ends_with("equivalent")),
+            t.lines()
+                .any(|l| l.trim_start().starts_with(strategy) && l.ends_with("equivalent")),
             "no equivalent {strategy} run in:\n{t}"
         );
     }

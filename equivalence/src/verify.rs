@@ -129,6 +129,10 @@ pub struct Verifier {
     analysis: Analysis,
     rss: RssConfig,
     rss_path: PathBuf,
+    /// The NIC configuration of `locks`/`tm` runs: Microsoft's key over 4-tuples, which
+    /// does not co-locate anything, so packets that share state meet on different cores
+    /// (what a lock protocol must get right).
+    spread_path: PathBuf,
     nic: NicConfig,
     binary: GeneratedBinary,
     state: Vec<StateObject>,
@@ -317,6 +321,16 @@ impl Verifier {
             path: rss_path.clone(),
             reason: e.to_string(),
         })?;
+        let spread_path = opts.work_dir.join("spread.json");
+        let spread = NicConfig::default_for(program.port_count).with_cores(opts.cores);
+        let spread_json = serde_json::to_string(&spread).map_err(|e| VerifyError::Input {
+            path: spread_path.clone(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(&spread_path, spread_json).map_err(|source| VerifyError::Io {
+            path: spread_path.clone(),
+            source,
+        })?;
         progress("building the generated code");
         let binary = GeneratedBinary::build(builder, &program, &GenOptions::default())?;
         let state = StateObject::from_program(&program, &analysis);
@@ -336,6 +350,7 @@ impl Verifier {
             analysis,
             rss,
             rss_path,
+            spread_path,
             nic,
             binary,
             state,
@@ -483,7 +498,11 @@ impl Verifier {
             strategy,
             cores,
             seed,
-            rss: (strategy != Strategy::Seq).then(|| self.rss_path.clone()),
+            rss: match strategy {
+                Strategy::Seq => None,
+                Strategy::Sn => Some(self.rss_path.clone()),
+                Strategy::Locks | Strategy::Tm => Some(self.spread_path.clone()),
+            },
             instrument: strategy == Strategy::Sn,
             mutant: None,
             no_rename: false,
@@ -926,6 +945,11 @@ impl Verifier {
         if self.opts.mutants {
             self.mutants(&sources, &mut report)?;
         }
+        notes.push(
+            "locks and tm runs steer with Microsoft's default key (4-tuple), so packets that \
+             share state meet on different cores; sn runs use the solved keys"
+                .to_string(),
+        );
         notes.push(format!(
             "generated binary {} ({})",
             self.binary.built.binary.display(),
