@@ -15,9 +15,10 @@
 //! 2. Every sequence is replayed on the interpreter, which has the last word: a sequence
 //!    counts only if its last packet's trace matches the path.
 //! 3. Paths that need a full table or a crossed threshold with the library's large
-//!    defaults are retried with small values of the configs that size the state
+//!    defaults are also tried with small values of the configs that size the state
 //!    (`--set max_flows=3`), each such sequence saying so in its note and carrying the
-//!    overrides it needs.
+//!    overrides it needs. Shorter sequences come first; at each length the program as
+//!    given is tried before the small configurations.
 //! 4. What is still uncovered gets a seeded coverage-guided random search (field, port
 //!    and time mutations of the sequences found so far).
 //!
@@ -1177,7 +1178,7 @@ fn uncovered_reason(
         (
             UncoveredKind::Unreachable,
             format!(
-                "unreachable: no sequence of at most {MAX_PREFIX} earlier packets reaches it in the bounded state model (Z3: unsat; the model starts from the initial state and sees at most one expiry per call and one live backend per consistent-hash lookup) with {}.",
+                "unreachable: no sequence of at most {MAX_PREFIX} earlier packets ({FREE_TIMES_MAX_PREFIX} with free timestamps) reaches it in the bounded state model (Z3: unsat; the model starts from the initial state and sees at most one expiry per call and one live backend per consistent-hash lookup) with {}.",
                 tried.join("; nor with ")
             ),
         )

@@ -853,7 +853,9 @@ fn seq_is_compared_bit_for_bit() {
 #[test]
 fn adversarial_traffic_kills_every_nic_mutant_in_a_simulated_sn_run() {
     use maestro_equivalence::mutants::{catalog, MutantInput, MutantKind};
-    let cases: [(&str, Vec<Renamed>, Vec<(&str, &str)>); 3] = [
+    /// NF, its renamed fields, config overrides.
+    type Case<'a> = (&'a str, Vec<Renamed>, Vec<(&'a str, &'a str)>);
+    let cases: [Case; 3] = [
         ("fw", Vec::new(), vec![("max_flows", "64")]),
         ("nat", nat_renamed(), vec![("max_flows", "64")]),
         (
