@@ -733,7 +733,10 @@ impl VerifyReport {
                 k.dedup();
                 k
             };
-            let header: Vec<String> = kinds.iter().map(|k| format!("{:>11}", k.name())).collect();
+            let header: Vec<String> = kinds
+                .iter()
+                .map(|k| format!("  {:<22}", k.name()))
+                .collect();
             let _ = writeln!(
                 out,
                 "  mutants ({} killed of {}):",
@@ -756,7 +759,7 @@ impl VerifyReport {
                             }
                             Some(_) => "SURVIVED".to_string(),
                         };
-                        format!("{cell:>11}")
+                        format!("  {cell:<22}")
                     })
                     .collect();
                 let _ = writeln!(out, "    {:<40}{}", truncate(&m.mutant, 39), cells.join(""));

@@ -819,7 +819,13 @@ impl Verifier {
             let mut row = MutantRow {
                 mutant: m.name.to_string(),
                 description: m.description.to_string(),
-                strategy: m.strategy,
+                strategy: if m.strategy == Strategy::Sn
+                    && self.analysis.verdict.strategy != "shared-nothing"
+                {
+                    Strategy::Locks
+                } else {
+                    m.strategy
+                },
                 results: Vec::new(),
                 skipped: m.skip_reason(&self.nic, &input),
             };
@@ -828,7 +834,16 @@ impl Verifier {
                 continue;
             }
             (self.progress)(&format!("mutant {}", m.name));
-            let mut req = self.request(m.strategy, None);
+            // A generator mutant is wrong code whatever the strategy: on an NF that cannot
+            // be shared-nothing it runs under locks instead of an invalid sn run.
+            let strategy = if m.strategy == Strategy::Sn
+                && self.analysis.verdict.strategy != "shared-nothing"
+            {
+                Strategy::Locks
+            } else {
+                m.strategy
+            };
+            let mut req = self.request(strategy, None);
             let mut binary = &self.binary;
             match m.kind {
                 MutantKind::Nic(_) => {
