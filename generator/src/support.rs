@@ -105,6 +105,26 @@ impl Writes {
         if !self.any {
             return bytes;
         }
+        // Only MAC rewrites (the common forwarding case): no checksum is affected, so
+        // skip parsing the frame again. Same guard as `PacketMut`: frames shorter than an
+        // Ethernet header are left alone.
+        if self.ip_src.is_none()
+            && self.ip_dst.is_none()
+            && self.ip_ttl.is_none()
+            && self.ip_tos.is_none()
+            && self.sport.is_none()
+            && self.dport.is_none()
+        {
+            if bytes.len() >= 14 {
+                if let Some(m) = self.eth_dst {
+                    bytes[0..6].copy_from_slice(&m);
+                }
+                if let Some(m) = self.eth_src {
+                    bytes[6..12].copy_from_slice(&m);
+                }
+            }
+            return bytes;
+        }
         let mut p = PacketMut::new(&mut bytes, mode);
         if let Some(m) = self.eth_dst {
             p.set_eth_dst(m);
