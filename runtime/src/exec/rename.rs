@@ -136,33 +136,53 @@ struct Rule {
     in_ports: Vec<u16>,
 }
 
-/// The current renaming seq value -> par value, with its inverse for conflict reports.
+/// The renaming seq value -> par value over input order, with the latest inverse for
+/// conflict reports.
+///
+/// Every pair is kept with the input index of the packet that taught it, and a packet is
+/// translated with the pair its value had *at that packet's index* (the latest pair
+/// taught by an earlier packet). That makes translation independent of how far ahead
+/// another core runs: a sequential value reused after expiry by a later flow on another
+/// core cannot overwrite what an earlier reply on this core needs.
 ///
 /// Conflicts are reported, never enforced: a shared-nothing NF's per-core allocators
 /// legitimately give one parallel value to flows of different cores (injective per core,
-/// not globally), and a sequential value is reused once its entry expires. The newest
-/// pair wins, so translation follows the flow that owns the value now; the checker judges
-/// consistency per core and per flow lifetime (`maestro_equivalence::compare`).
+/// not globally), and a sequential value is reused once its entry expires; the checker
+/// judges consistency per core and per flow lifetime (`maestro_equivalence::compare`).
 #[derive(Clone, Debug, Default)]
 struct Bijection {
-    forward: HashMap<u64, u64>,
+    /// seq value -> (teaching input index, par value), sorted by index.
+    forward: HashMap<u64, Vec<(u64, u64)>>,
     backward: HashMap<u64, u64>,
 }
 
 impl Bijection {
-    /// Sets `seq -> par`; `Err` names the pair it contradicts (which it replaces).
-    fn learn(&mut self, seq: u64, par: u64) -> Result<(), ConflictKind> {
-        let verdict = match (self.forward.get(&seq), self.backward.get(&par)) {
-            (Some(&p), _) if p == par => return Ok(()),
-            (Some(&p), _) => Err(ConflictKind::SeqAlreadyMapped { existing_par: p }),
-            (None, Some(&s)) => Err(ConflictKind::ParAlreadyTaken { existing_seq: s }),
-            (None, None) => Ok(()),
+    /// The par value of `seq` as taught before input index `before`.
+    fn at(&self, seq: u64, before: u64) -> Option<u64> {
+        let pairs = self.forward.get(&seq)?;
+        let n = pairs.partition_point(|&(i, _)| i < before);
+        n.checked_sub(1).map(|k| pairs[k].1)
+    }
+
+    /// The newest pair of every seq value.
+    fn latest(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.forward
+            .iter()
+            .filter_map(|(&s, v)| v.last().map(|&(_, p)| (s, p)))
+    }
+
+    /// Records `seq -> par` taught by packet `index`; `Err` names the pair it
+    /// contradicts at that index.
+    fn learn(&mut self, index: u64, seq: u64, par: u64) -> Result<(), ConflictKind> {
+        let verdict = match (self.at(seq, index), self.backward.get(&par)) {
+            (Some(p), _) if p == par => return Ok(()),
+            (Some(p), _) => Err(ConflictKind::SeqAlreadyMapped { existing_par: p }),
+            (None, Some(&s)) if s != seq => Err(ConflictKind::ParAlreadyTaken { existing_seq: s }),
+            _ => Ok(()),
         };
-        if let Some(old) = self.forward.insert(seq, par) {
-            if self.backward.get(&old) == Some(&seq) {
-                self.backward.remove(&old);
-            }
-        }
+        let pairs = self.forward.entry(seq).or_default();
+        let at = pairs.partition_point(|&(i, _)| i < index);
+        pairs.insert(at, (index, par));
         self.backward.insert(par, seq);
         verdict
     }
@@ -245,7 +265,7 @@ impl Renamer {
                 let Some(old) = rule.in_field.read(&packet.data, self.mode) else {
                     continue;
                 };
-                let Some(&new) = maps[i].forward.get(&old) else {
+                let Some(new) = maps[i].at(old, index) else {
                     continue;
                 };
                 if new != old && rule.in_field.write(&mut packet.data, self.mode, new) {
@@ -277,7 +297,7 @@ impl Renamer {
         {
             let mut maps = self.maps.write().unwrap_or_else(PoisonError::into_inner);
             for (i, seq, par) in pairs {
-                if let Err(kind) = maps[i].learn(seq, par) {
+                if let Err(kind) = maps[i].learn(index, seq, par) {
                     conflicts.push(RenameConflict {
                         index,
                         field: field_index(i),
@@ -330,7 +350,7 @@ impl Renamer {
         let maps = self.maps.read().unwrap_or_else(PoisonError::into_inner);
         let mut v: Vec<(u64, u64)> = maps
             .get(field)
-            .map(|m| m.forward.iter().map(|(&s, &p)| (s, p)).collect())
+            .map(|m| m.latest().collect())
             .unwrap_or_default();
         v.sort_unstable();
         v
@@ -547,6 +567,32 @@ mod tests {
                     kind: ConflictKind::SeqAlreadyMapped { existing_par: 2001 }
                 },
             ]
+        );
+    }
+
+    /// A later flow (another core, running ahead) reusing a sequential value must not
+    /// change how an earlier reply is translated: translation follows input order.
+    #[test]
+    fn a_reply_uses_the_pair_taught_before_it_in_input_order() {
+        let mut seq = vec![Observation::Drop; 21];
+        seq[10] = fwd(1, udp(EXT, SERVER, 2, 53));
+        seq[20] = fwd(1, udp(EXT, SERVER, 2, 53)); // port 2 reused after expiry
+        let r = Renamer::new(&NAT, seq, ParseMode::Strict).unwrap();
+        let lan = input(0, udp(LAN_HOST, SERVER, 1, 53));
+        r.after(10, &lan, &fwd(1, udp(EXT, SERVER, 1, 53))); // core 0: 2 -> 1
+        r.after(20, &lan, &fwd(1, udp(EXT, SERVER, 2, 53))); // core 1, ahead: 2 -> 2
+        let mut reply = input(1, udp(SERVER, EXT, 53, 2));
+        r.before(15, &mut reply);
+        assert_eq!(Field::L4Dport.read(&reply.data, ParseMode::Strict), Some(1));
+        let mut late = input(1, udp(SERVER, EXT, 53, 2));
+        r.before(25, &mut late);
+        assert_eq!(Field::L4Dport.read(&late.data, ParseMode::Strict), Some(2));
+        let mut early = input(1, udp(SERVER, EXT, 53, 2));
+        r.before(5, &mut early);
+        assert_eq!(
+            Field::L4Dport.read(&early.data, ParseMode::Strict),
+            Some(2),
+            "nothing taught yet"
         );
     }
 
