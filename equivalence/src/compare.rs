@@ -363,9 +363,16 @@ impl RenamingOracle {
     /// Checks packet `index`'s input side: on a port that carries rule values back, the
     /// value the parallel NF saw (`seen`, after the runtime's translation) must be
     /// rho(value in the original input) when rho knows it.
+    ///
+    /// `core` is the core that processed the packet (`None`: unknown). rho is per core, so
+    /// a packet carrying a value another core handed out is not expected to be
+    /// translated: it cannot be a reply of that core's flow (co-location sends replies to
+    /// their flow's core), and whether the runtime translated it depends only on how far
+    /// the other core had run. Its output is still checked.
     pub fn check_input(
         &self,
         index: u64,
+        core: Option<u16>,
         original: &InputPacket,
         seen: &InputPacket,
     ) -> Vec<Divergence> {
@@ -380,6 +387,9 @@ impl RenamingOracle {
             let Some(b) = self.maps[r].forward.get(&v) else {
                 continue;
             };
+            if core.is_some_and(|c| c != b.scope) {
+                continue;
+            }
             let got = rule.in_field.read(&seen.data, self.mode);
             if got != Some(b.par) {
                 out.push(
@@ -1209,7 +1219,8 @@ pub fn compare_run(
                 let mut oracle = RenamingOracle::new(&ctx.renamed, ctx.parse_mode)?;
                 let mut ds = Vec::new();
                 for (i, (e, a)) in reference.iter().zip(run.observations).enumerate() {
-                    ds.extend(oracle.check_input(i as u64, &inputs[i], &seen[i]));
+                    let core = run.records.get(i).map(|r| r.core);
+                    ds.extend(oracle.check_input(i as u64, core, &inputs[i], &seen[i]));
                     let scope = run.records.get(i).map_or(0, |r| r.core);
                     if let Err(d) = oracle.observe(i as u64, &inputs[i], scope, e, a) {
                         ds.extend(d);

@@ -215,10 +215,17 @@ fn renaming_checks_the_rest_of_the_frame_and_the_input_translation() {
     let reply = pkt(&reply_t, 1, 2);
     let mut translated = reply.clone();
     assert!(Field::L4Dport.write(&mut translated.data, ParseMode::Strict, 5));
-    assert!(o.check_input(1, &reply, &translated).is_empty());
-    let ds = o.check_input(1, &reply, &reply);
+    assert!(o.check_input(1, None, &reply, &translated).is_empty());
+    let ds = o.check_input(1, None, &reply, &reply);
     assert_eq!(classes(&ds), vec![DivergenceClass::Renaming]);
     assert!(ds[0].detail.contains("not translated"), "{}", ds[0].detail);
+    // rho is per core: on the core that taught it the reply must be translated; a packet
+    // carrying the value on another core cannot be that flow's reply and is not judged.
+    assert_eq!(
+        classes(&o.check_input(1, Some(0), &reply, &reply)),
+        vec![DivergenceClass::Renaming]
+    );
+    assert!(o.check_input(1, Some(1), &reply, &reply).is_empty());
     // apply_translations rebuilds what the NF saw, and refuses a wrong `old`.
     let t = Translation {
         index: 1,
