@@ -1036,14 +1036,8 @@ fn merge_entries<'c>(
     branches: &[(&Bool<'c>, &[Entry<'c>])],
 ) -> Vec<Entry<'c>> {
     let upd = |b: &Entry<'c>, per: &[(&Bool<'c>, Option<&Entry<'c>>)]| {
-        let present: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.present.clone())))
-            .collect();
-        let stamp: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.stamp.clone())))
-            .collect();
+        let present: Vec<_> = guarded(per, |e| e.present.clone());
+        let stamp: Vec<_> = guarded(per, |e| e.stamp.clone());
         Entry {
             added: b.added.clone(),
             present: pick_bool(&present, b.present.clone()),
@@ -1055,24 +1049,12 @@ fn merge_entries<'c>(
     };
     let new = |ctx: &'c Context, f: &Entry<'c>, per: &[(&Bool<'c>, Option<&Entry<'c>>)]| {
         let no = Bool::from_bool(ctx, false);
-        let added: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.added.clone())))
-            .collect();
-        let present: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.present.clone())))
-            .collect();
-        let idx: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.idx.clone())))
-            .collect();
-        let stamp: Vec<_> = per
-            .iter()
-            .map(|(s, e)| (*s, e.map(|e| e.stamp.clone())))
-            .collect();
-        let key: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.key))).collect();
-        let val: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.val))).collect();
+        let added: Vec<_> = guarded(per, |e| e.added.clone());
+        let present: Vec<_> = guarded(per, |e| e.present.clone());
+        let idx: Vec<_> = guarded(per, |e| e.idx.clone());
+        let stamp: Vec<_> = guarded(per, |e| e.stamp.clone());
+        let key: Vec<_> = guarded(per, |e| &e.key);
+        let val: Vec<_> = guarded(per, |e| &e.val);
         Entry {
             added: pick_bool(&added, no.clone()),
             present: pick_bool(&present, no),
@@ -1085,6 +1067,14 @@ fn merge_entries<'c>(
     merge_items(ctx, base, branches, &upd, &new)
 }
 
+/// Projects each guarded item of a merge to one of its parts, keeping the guard.
+fn guarded<'s, 'c, 't, T, U>(
+    per: &[(&'s Bool<'c>, Option<&'t T>)],
+    part: impl Fn(&'t T) -> U,
+) -> Vec<(&'s Bool<'c>, Option<U>)> {
+    per.iter().map(|(s, e)| (*s, e.map(&part))).collect()
+}
+
 fn merge_writes<'c>(
     ctx: &'c Context,
     base: &[IdxWrite<'c>],
@@ -1093,15 +1083,9 @@ fn merge_writes<'c>(
     let upd = |b: &IdxWrite<'c>, _: &[(&Bool<'c>, Option<&IdxWrite<'c>>)]| b.clone();
     let new = |ctx: &'c Context, f: &IdxWrite<'c>, per: &[(&Bool<'c>, Option<&IdxWrite<'c>>)]| {
         let no = Bool::from_bool(ctx, false);
-        let g: Vec<_> = per
-            .iter()
-            .map(|(s, w)| (*s, w.map(|w| w.g.clone())))
-            .collect();
-        let idx: Vec<_> = per
-            .iter()
-            .map(|(s, w)| (*s, w.map(|w| w.idx.clone())))
-            .collect();
-        let val: Vec<_> = per.iter().map(|(s, w)| (*s, w.map(|w| &w.val))).collect();
+        let g: Vec<_> = guarded(per, |w| w.g.clone());
+        let idx: Vec<_> = guarded(per, |w| w.idx.clone());
+        let val: Vec<_> = guarded(per, |w| &w.val);
         IdxWrite {
             g: pick_bool(&g, no),
             idx: pick_bv(&idx, f.idx.clone()),
@@ -1237,15 +1221,9 @@ fn merge_obj<'c>(ctx: &'c Context, base: &Obj<'c>, per: &[(&Bool<'c>, &Obj<'c>)]
             let upd = |b: &Touch<'c>, _: &[(&Bool<'c>, Option<&Touch<'c>>)]| b.clone();
             let new = |ctx: &'c Context, f: &Touch<'c>, per: &[(&Bool<'c>, Option<&Touch<'c>>)]| {
                 let no = Bool::from_bool(ctx, false);
-                let g: Vec<_> = per
-                    .iter()
-                    .map(|(s, t)| (*s, t.map(|t| t.0.clone())))
-                    .collect();
-                let k: Vec<_> = per.iter().map(|(s, t)| (*s, t.map(|t| &t.1))).collect();
-                let tm: Vec<_> = per
-                    .iter()
-                    .map(|(s, t)| (*s, t.map(|t| t.2.clone())))
-                    .collect();
+                let g: Vec<_> = guarded(per, |t| t.0.clone());
+                let k: Vec<_> = guarded(per, |t| &t.1);
+                let tm: Vec<_> = guarded(per, |t| t.2.clone());
                 (
                     pick_bool(&g, no),
                     pick_bvs(&k, &f.1),
@@ -1271,23 +1249,14 @@ fn merge_obj<'c>(ctx: &'c Context, base: &Obj<'c>, per: &[(&Bool<'c>, &Obj<'c>)]
                 })
                 .collect();
             let upd = |b: &Elem<'c>, per: &[(&Bool<'c>, Option<&Elem<'c>>)]| {
-                let p: Vec<_> = per
-                    .iter()
-                    .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
-                    .collect();
+                let p: Vec<_> = guarded(per, |e| e.0.clone());
                 (pick_bool(&p, b.0.clone()), b.1.clone(), b.2.clone())
             };
             let new = |ctx: &'c Context, f: &Elem<'c>, per: &[(&Bool<'c>, Option<&Elem<'c>>)]| {
                 let no = Bool::from_bool(ctx, false);
-                let p: Vec<_> = per
-                    .iter()
-                    .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
-                    .collect();
-                let i: Vec<_> = per
-                    .iter()
-                    .map(|(s, e)| (*s, e.map(|e| e.1.clone())))
-                    .collect();
-                let x: Vec<_> = per.iter().map(|(s, e)| (*s, e.map(|e| &e.2))).collect();
+                let p: Vec<_> = guarded(per, |e| e.0.clone());
+                let i: Vec<_> = guarded(per, |e| e.1.clone());
+                let x: Vec<_> = guarded(per, |e| &e.2);
                 (
                     pick_bool(&p, no),
                     pick_bv(&i, f.1.clone()),
@@ -1945,24 +1914,15 @@ impl<'c> Alloc<'c> {
         let lists: Vec<(&Bool<'c>, &[(Bool<'c>, BV<'c>)])> =
             per.iter().map(|(s, a)| (*s, &a.free[..])).collect();
         let upd = |b: &(Bool<'c>, BV<'c>), per: &[(&Bool<'c>, Option<&(Bool<'c>, BV<'c>)>)]| {
-            let p: Vec<_> = per
-                .iter()
-                .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
-                .collect();
+            let p: Vec<_> = guarded(per, |e| e.0.clone());
             (pick_bool(&p, b.0.clone()), b.1.clone())
         };
         let new = |ctx: &'c Context,
                    f: &(Bool<'c>, BV<'c>),
                    per: &[(&Bool<'c>, Option<&(Bool<'c>, BV<'c>)>)]| {
             let no = Bool::from_bool(ctx, false);
-            let p: Vec<_> = per
-                .iter()
-                .map(|(s, e)| (*s, e.map(|e| e.0.clone())))
-                .collect();
-            let i: Vec<_> = per
-                .iter()
-                .map(|(s, e)| (*s, e.map(|e| e.1.clone())))
-                .collect();
+            let p: Vec<_> = guarded(per, |e| e.0.clone());
+            let i: Vec<_> = guarded(per, |e| e.1.clone());
             (pick_bool(&p, no), pick_bv(&i, f.1.clone()))
         };
         Alloc {
