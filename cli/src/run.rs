@@ -167,7 +167,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         ParseModeArg::Strict => ParseMode::Strict,
         ParseModeArg::MaestroCompat => ParseMode::MaestroCompat,
     };
-    let mut interp = Interpreter::new(&program, InterpOptions { parse_mode }).map_err(|e| {
+    let mut interp = Interpreter::new(
+        &program,
+        InterpOptions {
+            parse_mode,
+            ..InterpOptions::default()
+        },
+    )
+    .map_err(|e| {
         input_error(anyhow::anyhow!(
             "cannot start NF {}: {e}",
             args.nf.nf.display()

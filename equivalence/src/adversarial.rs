@@ -501,13 +501,17 @@ pub struct TraceBuilder {
 
 impl TraceBuilder {
     pub fn new(program: &NfProgram, mode: ParseMode) -> Result<TraceBuilder, AdversarialError> {
-        let interp =
-            Interpreter::new(program, InterpOptions { parse_mode: mode }).map_err(|source| {
-                AdversarialError::Interpreter {
-                    nf: program.name.clone(),
-                    source,
-                }
-            })?;
+        let interp = Interpreter::new(
+            program,
+            InterpOptions {
+                parse_mode: mode,
+                ..InterpOptions::default()
+            },
+        )
+        .map_err(|source| AdversarialError::Interpreter {
+            nf: program.name.clone(),
+            source,
+        })?;
         Ok(TraceBuilder {
             interp,
             packets: Vec::new(),

@@ -669,14 +669,18 @@ pub fn serializable(
         prev = Some((r.now, i));
     }
     // 3. Replay.
-    let mut interp =
-        Interpreter::new(program, InterpOptions { parse_mode: mode }).map_err(|source| {
-            CompareError::Interpreter {
-                nf: program.name.clone(),
-                purpose: "serializable replay",
-                source: Box::new(source),
-            }
-        })?;
+    let mut interp = Interpreter::new(
+        program,
+        InterpOptions {
+            parse_mode: mode,
+            ..InterpOptions::default()
+        },
+    )
+    .map_err(|source| CompareError::Interpreter {
+        nf: program.name.clone(),
+        purpose: "serializable replay",
+        source: Box::new(source),
+    })?;
     for (k, &i) in pi.iter().enumerate() {
         let p = InputPacket {
             port: seen[i].port,
@@ -1000,11 +1004,17 @@ struct Model {
 }
 
 impl Model {
-    fn new(program: &NfProgram, ctx: &CompareCtx<'_>) -> Result<Model, CompareError> {
+    /// `unbounded`: also lift the sketches' width limit ([`InterpOptions::ideal_sketches`]).
+    fn new(
+        program: &NfProgram,
+        ctx: &CompareCtx<'_>,
+        unbounded: bool,
+    ) -> Result<Model, CompareError> {
         let interp = Interpreter::new(
             program,
             InterpOptions {
                 parse_mode: ctx.parse_mode,
+                ideal_sketches: unbounded,
             },
         )
         .map_err(|source| CompareError::Interpreter {
@@ -1068,9 +1078,14 @@ fn same_modulo_renamed(a: &Observation, b: &Observation, ctx: &CompareCtx<'_>) -
 /// 4. a limit mattered: `S[c]` differs from `B[c]`, or the reference from `B_seq`
 ///    (the reverse case: the sequential table filled and the per-core one did not).
 ///
-/// Others keep their class with a note saying which condition failed. Limits: a model
-/// is the sequential NF, so effects of per-core state that are not capacities (a
-/// replicated sketch that sees fewer keys) fail condition 3 and stay `output`; objects
+/// "Unbounded" also lifts each count-min sketch's width limit (an exact counter per key,
+/// [`InterpOptions::ideal_sketches`]): a sketch's collisions are how its finite width
+/// shows, and a replicated per-core sketch collides less (or otherwise) than the
+/// sequential one because it sees fewer keys. Such a divergence passes condition 3 (an
+/// exact counter does not care how keys are split over cores) and is reported as
+/// `capacity`, naming the sketch.
+///
+/// Others keep their class with a note saying which condition failed. Limits: objects
 /// that several packets of one path add to may need more than twice the packets.
 pub fn classify_capacity(
     ctx: &CompareCtx<'_>,
@@ -1108,15 +1123,15 @@ pub fn classify_capacity(
         .max()
         .unwrap_or(1);
     let mut s_seen = (0..core_count)
-        .map(|_| Model::new(&shard, ctx))
+        .map(|_| Model::new(&shard, ctx, false))
         .collect::<Result<Vec<_>, _>>()?;
     let mut s_own = (0..core_count)
-        .map(|_| Model::new(&shard, ctx))
+        .map(|_| Model::new(&shard, ctx, false))
         .collect::<Result<Vec<_>, _>>()?;
     let mut b_own = (0..core_count)
-        .map(|_| Model::new(&unbounded, ctx))
+        .map(|_| Model::new(&unbounded, ctx, true))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut b_seq = Model::new(&unbounded, ctx)?;
+    let mut b_seq = Model::new(&unbounded, ctx, true)?;
     // What the models said at the wanted packets: (faithful, same input, B == B_seq, limit mattered).
     let mut verdicts: HashMap<usize, (bool, bool, bool, bool)> = HashMap::new();
     for i in 0..n {
@@ -1138,6 +1153,18 @@ pub fn classify_capacity(
         }
     }
     let sharded: Vec<&StateObject> = ctx.state.iter().filter(|s| s.sharded).collect();
+    let sketches: Vec<String> = ctx
+        .program
+        .states
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StateKind::Sketch { width, .. } => Some(format!(
+                "sketch {} of width {width} replicated on every core: each core's copy sees only its own keys, so its collisions differ from the sequential sketch's",
+                s.name
+            )),
+            _ => None,
+        })
+        .collect();
     for d in divergences.iter_mut() {
         let Some(i) = d.packet_index.and_then(|i| usize::try_from(i).ok()) else {
             continue;
@@ -1157,6 +1184,7 @@ pub fn classify_capacity(
                         s.capacity
                     )
                 })
+                .chain(sketches.iter().cloned())
                 .collect();
             d.class = DivergenceClass::Capacity;
             d.detail = format!("{}; explained by capacity: the sequential NF reproduces it on core {core}'s packets with the per-core capacities, and without capacity limits the split run agrees with the sequential one [{}]", d.detail, caps.join(", "));

@@ -154,8 +154,14 @@ pub fn reference(
     mode: ParseMode,
     packets: &[InputPacket],
 ) -> Result<Vec<Observation>, VerifyError> {
-    let mut interp = Interpreter::new(program, InterpOptions { parse_mode: mode })
-        .map_err(|e| VerifyError::Interpreter(e.to_string()))?;
+    let mut interp = Interpreter::new(
+        program,
+        InterpOptions {
+            parse_mode: mode,
+            ..InterpOptions::default()
+        },
+    )
+    .map_err(|e| VerifyError::Interpreter(e.to_string()))?;
     Ok(packets.iter().map(|p| interp.process(p)).collect())
 }
 

@@ -32,6 +32,10 @@ use std::fmt;
 pub struct InterpOptions {
     /// Header acceptance rules (strict Vigor rules by default).
     pub parse_mode: ParseMode,
+    /// Replace every count-min sketch by its collision-free limit (one exact counter per
+    /// key). Not the NF's meaning: the checker's "no capacity limit" models use it,
+    /// because a sketch's collisions are how its finite width shows.
+    pub ideal_sketches: bool,
 }
 
 /// Errors raised while setting up the state of a program.
@@ -148,7 +152,7 @@ impl Interpreter {
         let records: std::sync::Arc<[maestro_analyzer::RecordDef]> = program.records.clone().into();
         let mut states = Vec::with_capacity(program.states.len());
         for decl in &program.states {
-            states.push(StateObj::new(decl, &records)?);
+            states.push(StateObj::new(decl, &records, options.ideal_sketches)?);
         }
         let locals = program
             .locals

@@ -10,6 +10,7 @@ use maestro_analyzer::{IntTy, Method, RecordDef, StateDecl, StateKind, Value};
 use maestro_runtime::state::{
     BoundedSets, Cht, CountMinSketch, DChain, ExpiringTable, Map, StateError, Vector,
 };
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// A table or vector slot: `None` until first written.
@@ -45,6 +46,8 @@ enum Kind {
         backends: usize,
     },
     Sketch(CountMinSketch),
+    /// A sketch's collision-free limit ([`crate::InterpOptions::ideal_sketches`]).
+    IdealSketch(IdealSketch),
     Sets {
         s: BoundedSets<Value>,
         sets: u32,
@@ -71,7 +74,12 @@ fn alloc_err<'a>(
 }
 
 impl StateObj {
-    pub fn new(decl: &StateDecl, records: &Arc<[RecordDef]>) -> Result<StateObj, InterpError> {
+    /// Allocates `decl`; with `ideal_sketches`, a sketch becomes an [`IdealSketch`].
+    pub fn new(
+        decl: &StateDecl,
+        records: &Arc<[RecordDef]>,
+        ideal_sketches: bool,
+    ) -> Result<StateObj, InterpError> {
         let kind = match &decl.kind {
             StateKind::Table {
                 key,
@@ -135,6 +143,9 @@ impl StateObj {
                     c,
                     backends: backends.0 as usize,
                 }
+            }
+            StateKind::Sketch { ttl, threshold, .. } if ideal_sketches => {
+                Kind::IdealSketch(IdealSketch::new(*ttl, *threshold))
             }
             StateKind::Sketch {
                 width,
@@ -336,6 +347,19 @@ pub fn call(
             s.refresh(hash_value(&k()), now);
             Ok(None)
         }
+        (Kind::IdealSketch(s), SketchExpire) => {
+            s.expire(now);
+            Ok(None)
+        }
+        (Kind::IdealSketch(s), SketchOver) => b(s.over(hash_value(&k()))),
+        (Kind::IdealSketch(s), SketchTouch) => {
+            s.touch(hash_value(&k()), now);
+            Ok(None)
+        }
+        (Kind::IdealSketch(s), SketchRefresh) => {
+            s.refresh(hash_value(&k()), now);
+            Ok(None)
+        }
 
         (Kind::Sets { s, sets }, m @ (SetsClear | SetsContains | SetsInsert | SetsCount)) => {
             let i = index(&a0);
@@ -361,5 +385,141 @@ pub fn call(
         }
         // A method of another kind: the checker rules it out.
         _ => Ok(None),
+    }
+}
+
+/// A count-min sketch of unbounded width: every key hash has its own cell, so no two
+/// keys ever share a count. Each operation means what [`CountMinSketch`]'s does for a key
+/// whose four cells no other key touches (a fresh cell counts 0, `over` is `> threshold`,
+/// idle cells expire after `ttl`).
+pub struct IdealSketch {
+    ttl: u64,
+    threshold: u32,
+    /// Key hash -> (count, last touch).
+    cells: HashMap<u32, (u32, u64)>,
+    /// (last touch, key hash) of every cell, oldest first, for expiry.
+    by_age: BTreeSet<(u64, u32)>,
+}
+
+impl IdealSketch {
+    pub fn new(ttl: u64, threshold: u32) -> IdealSketch {
+        IdealSketch {
+            ttl,
+            threshold,
+            cells: HashMap::new(),
+            by_age: BTreeSet::new(),
+        }
+    }
+
+    /// Removes cells last touched before `now - ttl` (saturating), like the sketch.
+    pub fn expire(&mut self, now: u64) {
+        let threshold = now.saturating_sub(self.ttl);
+        while let Some(&(stamp, key)) = self.by_age.first() {
+            if stamp >= threshold {
+                break;
+            }
+            self.by_age.pop_first();
+            self.cells.remove(&key);
+        }
+    }
+
+    pub fn over(&self, key_hash: u32) -> bool {
+        self.cells
+            .get(&key_hash)
+            .is_some_and(|&(count, _)| count > self.threshold)
+    }
+
+    pub fn touch(&mut self, key_hash: u32, now: u64) {
+        let (count, stamp) = match self.cells.get(&key_hash) {
+            Some(&(count, stamp)) => (count.saturating_add(1), Some(stamp)),
+            None => (0, None),
+        };
+        self.restamp(key_hash, count, stamp, now);
+    }
+
+    pub fn refresh(&mut self, key_hash: u32, now: u64) {
+        if let Some(&(count, stamp)) = self.cells.get(&key_hash) {
+            self.restamp(key_hash, count, Some(stamp), now);
+        }
+    }
+
+    fn restamp(&mut self, key_hash: u32, count: u32, old: Option<u64>, now: u64) {
+        if let Some(old) = old {
+            self.by_age.remove(&(old, key_hash));
+        }
+        self.by_age.insert((now, key_hash));
+        self.cells.insert(key_hash, (count, now));
+    }
+}
+
+#[cfg(test)]
+mod ideal_sketch_tests {
+    use super::*;
+
+    /// Two keys whose four cells coincide in a `width`-wide sketch.
+    fn colliding_pair(width: u32) -> (u32, u32) {
+        let s = CountMinSketch::new(width, 10, 1).expect("sketch");
+        let a = 1u32;
+        let b = (2u32..)
+            .find(|&k| s.cells(k) == s.cells(a))
+            .expect("a collision");
+        (a, b)
+    }
+
+    #[test]
+    fn agrees_with_the_sketch_when_keys_do_not_collide() {
+        let mut real = CountMinSketch::new(1 << 16, 10, 1).expect("sketch");
+        let mut ideal = IdealSketch::new(10, 1);
+        let keys = [7u32, 1_000_003, 42];
+        assert!(keys
+            .iter()
+            .all(|&k| keys.iter().filter(|&&j| j != k).all(|&j| real
+                .cells(j)
+                .iter()
+                .zip(real.cells(k))
+                .all(|(x, y)| *x != y))));
+        for now in 0..40u64 {
+            let k = keys[(now % 3) as usize];
+            real.expire(now);
+            ideal.expire(now);
+            assert_eq!(real.over(k), ideal.over(k), "over({k}) at {now}");
+            if now % 5 == 0 {
+                real.refresh(k, now);
+                ideal.refresh(k, now);
+            } else if now < 20 {
+                real.touch(k, now);
+                ideal.touch(k, now);
+            }
+        }
+    }
+
+    #[test]
+    fn does_not_share_counts_between_colliding_keys() {
+        let (a, b) = colliding_pair(2);
+        let mut real = CountMinSketch::new(2, 100, 1).expect("sketch");
+        let mut ideal = IdealSketch::new(100, 1);
+        for now in 0..3 {
+            real.touch(a, now);
+            ideal.touch(a, now);
+        }
+        // Counts 0, 1, 2 for `a`: over the threshold 1, in both.
+        assert!(real.over(a) && ideal.over(a));
+        // `b` was never touched: only the real sketch's shared cells say it is over.
+        assert!(real.over(b));
+        assert!(!ideal.over(b));
+    }
+
+    #[test]
+    fn idle_cells_expire() {
+        let mut ideal = IdealSketch::new(10, 0);
+        ideal.touch(5, 0);
+        ideal.touch(5, 1);
+        assert!(ideal.over(5));
+        ideal.expire(11);
+        assert!(ideal.over(5), "touched at 1, kept until 11");
+        ideal.expire(12);
+        assert!(!ideal.over(5));
+        ideal.touch(5, 12);
+        assert!(!ideal.over(5), "a fresh cell counts 0");
     }
 }

@@ -64,7 +64,14 @@ process {
 
 fn interp(src: &str, mode: ParseMode) -> Interpreter {
     let prog = parse_and_check("t.nf", src, &[], None).unwrap_or_else(|e| panic!("{e}"));
-    Interpreter::new(&prog, InterpOptions { parse_mode: mode }).unwrap()
+    Interpreter::new(
+        &prog,
+        InterpOptions {
+            parse_mode: mode,
+            ..InterpOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Random frames, half of them shaped like IPv4 so that deep paths run.

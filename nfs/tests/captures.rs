@@ -19,8 +19,14 @@ fn every_nf_replays_every_shared_capture() {
         let wan = nf.program.device_port("wan").unwrap_or(1);
         for mode in [ParseMode::Strict, ParseMode::MaestroCompat] {
             for pcap in &pcaps {
-                let mut interp = Interpreter::new(&nf.program, InterpOptions { parse_mode: mode })
-                    .expect("library NF starts");
+                let mut interp = Interpreter::new(
+                    &nf.program,
+                    InterpOptions {
+                        parse_mode: mode,
+                        ..InterpOptions::default()
+                    },
+                )
+                .expect("library NF starts");
                 let reader = CaptureReader::open(pcap).expect("shared capture opens");
                 let mut assigner = PortAssigner::new(DeviceMap::Auto, lan, wan);
                 let (mut packets, mut observations, mut refused) = (0u64, 0u64, 0u64);

@@ -129,8 +129,14 @@ mod parsing {
         for (mode, reply_accepted) in [(ParseMode::Strict, true), (ParseMode::MaestroCompat, false)]
         {
             let nf = Nf::load("fw", &[]);
-            let mut interp = Interpreter::new(&nf.program, InterpOptions { parse_mode: mode })
-                .expect("fw starts");
+            let mut interp = Interpreter::new(
+                &nf.program,
+                InterpOptions {
+                    parse_mode: mode,
+                    ..InterpOptions::default()
+                },
+            )
+            .expect("fw starts");
             let out = interp.process(&InputPacket {
                 port: 0,
                 time_ns: 0,

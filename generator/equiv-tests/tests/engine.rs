@@ -142,6 +142,7 @@ fn interpret(prog: &NfProgram, packets: &[InputPacket]) -> (Vec<Observation>, u6
         prog,
         InterpOptions {
             parse_mode: ParseMode::Strict,
+            ..InterpOptions::default()
         },
     )
     .expect("interpreter starts");

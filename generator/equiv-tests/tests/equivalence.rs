@@ -20,8 +20,14 @@ fn assert_equivalent(
     packets: &[InputPacket],
 ) {
     let prog = program(nf, variant_sets(nf, variant));
-    let mut interp =
-        Interpreter::new(&prog, InterpOptions { parse_mode: mode }).expect("interpreter starts");
+    let mut interp = Interpreter::new(
+        &prog,
+        InterpOptions {
+            parse_mode: mode,
+            ..InterpOptions::default()
+        },
+    )
+    .expect("interpreter starts");
     let mut gen = make(nf, variant, mode).expect("generated NF starts");
     for (i, p) in packets.iter().enumerate() {
         let want = interp.process(p);
