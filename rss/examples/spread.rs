@@ -1,9 +1,10 @@
 //! Writes the spread figures: worst per-core imbalance (max/mean) over each NF's
-//! constrained ports, 16 cores, 100,000 flows, uniform and two-/16 traffic, our keys
-//! (RETA bits constrained) against Maestro-style keys (all 32 hash bits constrained).
+//! constrained ports, 16 cores, 100,000 flows, uniform, two-/16 and two-/24 traffic, our keys
+//! (RETA bits constrained) against Maestro-style keys (all 32 hash bits constrained), and
+//! ours with the RETA balanced (`--balance`) on other flows of the same model.
 //! Usage: `cargo run --release -p maestro-rss --example spread > results/rss-spread.csv`.
 
-use maestro_rss::{solve, spread, SolveOptions};
+use maestro_rss::{balance, solve, spread, SolveOptions};
 
 fn main() {
     println!("nf,keys,reta_size,key_bytes,cores,flows,traffic,imbalance,seeds");
@@ -22,8 +23,16 @@ fn main() {
                 continue;
             }
         };
-        for (label, hash_bits) in [("ours", None), ("maestro-style", Some(32))] {
-            for model in [spread::Traffic::Uniform, spread::Traffic::TwoPrefixes] {
+        for (label, hash_bits, balanced) in [
+            ("ours", None, false),
+            ("maestro-style", Some(32), false),
+            ("ours-balanced", None, true),
+        ] {
+            for model in [
+                spread::Traffic::Uniform,
+                spread::Traffic::TwoPrefixes,
+                spread::Traffic::TwoSlash24,
+            ] {
                 // Median over 5 key seeds, so one lucky key does not make the figure.
                 let mut v: Vec<f64> = (0..5)
                     .filter_map(|seed| {
@@ -32,7 +41,12 @@ fn main() {
                             seed,
                             ..SolveOptions::default()
                         };
-                        let cfg = solve(&analysis, &opts).ok()?;
+                        let mut cfg = solve(&analysis, &opts).ok()?;
+                        if balanced {
+                            // Tuned on one sample, judged on another.
+                            let train = spread::flow_sample(&cfg, model, 100_000, 5000 + seed);
+                            balance::balance(&mut cfg, &train).ok()?;
+                        }
                         Some(spread::worst_imbalance(&cfg, model, 100_000, 1000 + seed))
                     })
                     .collect();

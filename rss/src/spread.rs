@@ -1,6 +1,6 @@
 //! How evenly a configuration spreads flows over cores: `max / mean` packets per core,
-//! judged on uniform flows and on flows whose addresses sit in two /16 prefixes (what a
-//! real site looks like; uniform traffic hides keys that ignore low address bits).
+//! judged on uniform flows and on flows whose addresses sit in two /16 or two /24 prefixes
+//! (what a real site looks like; uniform traffic hides keys that ignore low address bits).
 
 use maestro_runtime::rss::{HashInput, Reta, Toeplitz};
 use rand::{Rng, SeedableRng};
@@ -20,6 +20,10 @@ pub enum Traffic {
     /// Sources uniform in 10.1.0.0/16, destinations uniform in 192.168.0.0/16, ports
     /// uniform.
     TwoPrefixes,
+    /// Sources uniform in 10.1.1.0/24, destinations uniform in 192.168.1.0/24, ports
+    /// uniform: only 8 address bits vary on each side, so a key that hashes one address
+    /// alone has 256 values to spread.
+    TwoSlash24,
 }
 
 impl Traffic {
@@ -27,6 +31,7 @@ impl Traffic {
         match self {
             Traffic::Uniform => "uniform",
             Traffic::TwoPrefixes => "two-/16",
+            Traffic::TwoSlash24 => "two-/24",
         }
     }
 }
@@ -40,6 +45,12 @@ pub fn flows(model: Traffic, n: usize, seed: u64) -> Vec<Flow> {
             Traffic::TwoPrefixes => (
                 0x0a01_0000 | u32::from(rng.gen::<u16>()),
                 0xc0a8_0000 | u32::from(rng.gen::<u16>()),
+                rng.gen(),
+                rng.gen(),
+            ),
+            Traffic::TwoSlash24 => (
+                0x0a01_0100 | u32::from(rng.gen::<u8>()),
+                0xc0a8_0100 | u32::from(rng.gen::<u8>()),
                 rng.gen(),
                 rng.gen(),
             ),
@@ -75,21 +86,55 @@ pub fn imbalance(counts: &[usize]) -> f64 {
     *counts.iter().max().unwrap_or(&0) as f64 / mean
 }
 
-/// The worst imbalance over the NF's constrained ports (all ports when none is).
-pub fn worst_imbalance(cfg: &RssConfig, model: Traffic, n: usize, seed: u64) -> f64 {
-    let fl = flows(model, n, seed);
+/// The ports [`worst_imbalance`] judges: the constrained ones, or all when none is.
+fn judged_ports(cfg: &RssConfig) -> Vec<usize> {
     let constrained: Vec<usize> = (0..cfg.ports.len())
         .filter(|&i| cfg.ports[i].constrained)
         .collect();
-    let ports = if constrained.is_empty() {
+    if constrained.is_empty() {
         (0..cfg.ports.len()).collect()
     } else {
         constrained
-    };
-    ports
+    }
+}
+
+/// The worst imbalance over the NF's constrained ports (all ports when none is).
+pub fn worst_imbalance(cfg: &RssConfig, model: Traffic, n: usize, seed: u64) -> f64 {
+    let fl = flows(model, n, seed);
+    judged_ports(cfg)
         .into_iter()
         .map(|i| imbalance(&per_core(cfg, i, &fl)))
         .fold(1.0, f64::max)
+}
+
+/// `n` flows of the model (seeded) as one TCP/UDP packet each on every judged port: a
+/// sample for [`crate::balance::balance`], so a RETA can be tuned to a traffic model the
+/// way `--balance` tunes it to a capture.
+pub fn flow_sample(cfg: &RssConfig, model: Traffic, n: usize, seed: u64) -> CaptureSample {
+    let fl = flows(model, n, seed);
+    let packets: Vec<CapturedPacket> = judged_ports(cfg)
+        .into_iter()
+        .flat_map(|port| {
+            fl.iter()
+                .map(move |&(src, dst, sport, dport)| CapturedPacket {
+                    record: 0,
+                    port: port as u16,
+                    class: maestro_analyzer::PacketClass::Ipv4TcpUdp,
+                    src,
+                    dst,
+                    proto: 6,
+                    sport,
+                    dport,
+                })
+        })
+        .collect();
+    CaptureSample {
+        capture: format!("{} flows ({n}, seed {seed})", model.name()),
+        records: packets.len() as u64,
+        packets,
+        refused: 0,
+        refused_examples: Vec::new(),
+    }
 }
 
 /// Packets per core for captured packets (each on its own port, hashed as the NIC would:
