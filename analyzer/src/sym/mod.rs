@@ -14,6 +14,7 @@
 pub mod access;
 mod build;
 pub mod classes;
+mod encode;
 pub mod error;
 pub mod exec;
 pub mod paths;

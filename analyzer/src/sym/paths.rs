@@ -33,19 +33,18 @@
 //! same key within the expiry time exactly (collisions only raise counts). The caller
 //! should still replay every sequence on the interpreter, which has the last word.
 
+use super::encode::{fit, mask, Namespace, TermEncoder};
 use super::error::AnalysisError;
 use super::exec::{self, CondKind, Op, Outcome, RawPath};
 use super::solver::Smt;
-use super::term::{width, Kind, SymVal, Term};
+use super::term::{width, SymVal};
 use super::AnalyzeOptions;
-use crate::lang::ast::{BinOp, Layer, UnOp};
+use crate::lang::ast::Layer;
 use crate::lang::ir::{Method, NfProgram, PktField, StateKind};
-use crate::lang::ops::Builtin;
-use crate::lang::types::{IntTy, RecordDef, Type, Value};
+use crate::lang::types::{RecordDef, Type, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use z3::ast::{Ast, Bool, BV};
-use z3::{Context, FuncDecl, Params, SatResult, Solver, Sort};
+use z3::{Context, Params, SatResult, Solver};
 
 /// One branch decision: the statement (byte offset of its span in the source) and the
 /// side taken (`true`: the `then` side, the `if let` call gave a result, the parse
@@ -334,7 +333,7 @@ impl PathSet {
         let mut params = Params::new(&ctx);
         params.set_u32("timeout", self.timeout_ms.max(1));
         solver.set_params(&params);
-        let mut enc = Enc::new(&ctx);
+        let mut enc = TermEncoder::new(&ctx);
         if let Times::Fixed { start, step } = times {
             enc.fixed_now = Some((start, step));
         }
@@ -507,14 +506,6 @@ fn feasible(prog: &NfProgram, id: usize, p: &RawPath) -> FeasiblePath {
     }
 }
 
-fn mask(w: u32) -> u64 {
-    if w >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << w) - 1
-    }
-}
-
 /// The constraints that make a packet model a frame the test harness can build exactly:
 /// parsing succeeds iff the EtherType and protocol say so, IPv4 headers have no options
 /// and a total length that covers the frame, and frames are 60 to 1514 bytes long.
@@ -578,50 +569,25 @@ fn extract<'c>(
 // ---------------------------------------------------------------------------------------
 // Terms to Z3, one namespace per packet.
 
-/// Translates terms to Z3 with one namespace per packet of the sequence (`3!pkt.ip.src`).
-/// (The analysis' own `Smt` knows two packets at most and hides its model; a sequence
-/// needs any number and the model's values.)
-struct Enc<'c> {
-    ctx: &'c Context,
-    /// `now` of packet `j` is `start + j * step` when set.
-    fixed_now: Option<(u64, u64)>,
-    cache: HashMap<(usize, usize), (Term, Dyn<'c>)>,
-    hash_fns: HashMap<u32, FuncDecl<'c>>,
-}
-
-#[derive(Clone)]
-enum Dyn<'c> {
-    B(Bool<'c>),
-    V(BV<'c>),
-}
-
-impl<'c> Enc<'c> {
-    fn new(ctx: &'c Context) -> Self {
-        Enc {
-            ctx,
-            fixed_now: None,
-            cache: HashMap::new(),
-            hash_fns: HashMap::new(),
-        }
+/// Packet `j` of a sequence names its symbols `j!name` (`3!pkt.ip.src`).
+impl Namespace for usize {
+    fn symbol(self, name: &str) -> String {
+        format!("{self}!{name}")
     }
 
-    fn name(ns: usize, s: &str) -> String {
-        format!("{ns}!{s}")
+    fn position(self) -> u64 {
+        self as u64
     }
+}
 
+/// Terms to Z3 with one namespace per packet of the sequence. (The analysis' own `Smt`
+/// knows two packets at most and hides its model; a sequence needs any number and the
+/// model's values.)
+type Enc<'c> = TermEncoder<'c, usize>;
+
+impl<'c> TermEncoder<'c, usize> {
     fn field(&mut self, ns: usize, f: PktField) -> BV<'c> {
-        BV::new_const(self.ctx, Self::name(ns, f.path()), width(f.ty()))
-    }
-
-    fn now(&mut self, ns: usize) -> BV<'c> {
-        match self.fixed_now {
-            Some((start, step)) => BV::from_u64(
-                self.ctx,
-                start.saturating_add(step.saturating_mul(ns as u64)),
-                64,
-            ),
-            None => BV::new_const(self.ctx, Self::name(ns, "now"), 64),
-        }
+        BV::new_const(self.ctx, ns.symbol(f.path()), width(f.ty()))
     }
 
     fn parsed(&mut self, ns: usize, l: Layer) -> Bool<'c> {
@@ -629,262 +595,12 @@ impl<'c> Enc<'c> {
             Layer::Ipv4 => "parse.ipv4",
             Layer::L4 => "parse.l4",
         };
-        Bool::new_const(self.ctx, Self::name(ns, n))
-    }
-
-    fn num(&self, v: u64, w: u32) -> BV<'c> {
-        BV::from_u64(self.ctx, v & mask(w), w)
-    }
-
-    fn boolean(&mut self, t: &Term, ns: usize) -> Bool<'c> {
-        match self.tr(t, ns) {
-            Dyn::B(b) => b,
-            Dyn::V(v) => {
-                let w = v.get_size();
-                v._eq(&self.num(0, w)).not()
-            }
-        }
-    }
-
-    fn bv(&mut self, t: &Term, ns: usize) -> BV<'c> {
-        match self.tr(t, ns) {
-            Dyn::V(v) => v,
-            Dyn::B(b) => b.ite(&self.num(1, 1), &self.num(0, 1)),
-        }
-    }
-
-    fn bv_w(&mut self, t: &Term, ns: usize, w: u32) -> BV<'c> {
-        let v = self.bv(t, ns);
-        fit(&v, w)
-    }
-
-    fn tr(&mut self, t: &Term, ns: usize) -> Dyn<'c> {
-        let key = (t.ptr(), ns);
-        if let Some((_, z)) = self.cache.get(&key) {
-            return z.clone();
-        }
-        let z = self.tr_uncached(t, ns);
-        self.cache.insert(key, (t.clone(), z.clone()));
-        z
-    }
-
-    fn tr_uncached(&mut self, t: &Term, ns: usize) -> Dyn<'c> {
-        let ty = t.ty();
-        let w = width(ty).max(1);
-        let signed = ty.int().is_some_and(IntTy::is_signed);
-        match t.kind() {
-            Kind::Const(b) => {
-                if ty == Type::Bool {
-                    Dyn::B(Bool::from_bool(self.ctx, *b != 0))
-                } else {
-                    Dyn::V(self.num(*b, w))
-                }
-            }
-            Kind::Sym(s) if matches!(s.kind, super::term::SymKind::Now) => Dyn::V(self.now(ns)),
-            Kind::Sym(s) => {
-                let name = Self::name(ns, &s.name);
-                if ty == Type::Bool {
-                    Dyn::B(Bool::new_const(self.ctx, name))
-                } else {
-                    Dyn::V(BV::new_const(self.ctx, name, w))
-                }
-            }
-            Kind::Unary(op, a) => match (op, ty) {
-                (UnOp::Not, Type::Bool) => Dyn::B(self.boolean(a, ns).not()),
-                (UnOp::Not, _) => Dyn::V(self.bv_w(a, ns, w).bvnot()),
-                (UnOp::Neg, _) => Dyn::V(self.bv_w(a, ns, w).bvneg()),
-            },
-            Kind::Binary(op, a, b) => self.binary(*op, a, b, ns),
-            Kind::Ite(c, a, b) => {
-                let c = self.boolean(c, ns);
-                if ty == Type::Bool {
-                    let a = self.boolean(a, ns);
-                    let b = self.boolean(b, ns);
-                    Dyn::B(c.ite(&a, &b))
-                } else {
-                    let a = self.bv_w(a, ns, w);
-                    let b = self.bv_w(b, ns, w);
-                    Dyn::V(c.ite(&a, &b))
-                }
-            }
-            Kind::Cast(a) => {
-                if ty == Type::Bool {
-                    Dyn::B(self.boolean(a, ns))
-                } else {
-                    let from_signed = a.ty().int().is_some_and(IntTy::is_signed);
-                    let v = self.bv(a, ns);
-                    let have = v.get_size();
-                    Dyn::V(if have < w && from_signed {
-                        v.sign_ext(w - have)
-                    } else {
-                        fit(&v, w)
-                    })
-                }
-            }
-            Kind::Builtin(b, args) => Dyn::V(self.builtin(*b, args, w, signed, ns)),
-            Kind::Hash(args) => {
-                let mut parts: Vec<BV<'c>> = args.iter().map(|a| self.bv(a, ns)).collect();
-                let mut acc = match parts.pop() {
-                    Some(v) => v,
-                    None => self.num(0, 1),
-                };
-                while let Some(p) = parts.pop() {
-                    acc = p.concat(&acc);
-                }
-                let in_w = acc.get_size();
-                let ctx = self.ctx;
-                let f = self.hash_fns.entry(in_w).or_insert_with(|| {
-                    FuncDecl::new(
-                        ctx,
-                        format!("hash#{in_w}"),
-                        &[&Sort::bitvector(ctx, in_w)],
-                        &Sort::bitvector(ctx, 32),
-                    )
-                });
-                let r = f.apply(&[&acc]);
-                Dyn::V(r.as_bv().unwrap_or_else(|| BV::from_u64(ctx, 0, 32)))
-            }
-        }
-    }
-
-    fn binary(&mut self, op: BinOp, a: &Term, b: &Term, ns: usize) -> Dyn<'c> {
-        use BinOp::*;
-        let aty = a.ty();
-        let signed = aty.int().is_some_and(IntTy::is_signed);
-        if aty == Type::Bool {
-            let x = self.boolean(a, ns);
-            let y = self.boolean(b, ns);
-            return Dyn::B(match op {
-                And | BitAnd => Bool::and(self.ctx, &[&x, &y]),
-                Or | BitOr => Bool::or(self.ctx, &[&x, &y]),
-                BitXor | Ne => x.xor(&y),
-                Eq => x.iff(&y),
-                _ => Bool::from_bool(self.ctx, false),
-            });
-        }
-        let w = width(aty).max(1);
-        let x = self.bv_w(a, ns, w);
-        let y = self.bv_w(b, ns, w);
-        let zero = self.num(0, w);
-        let is_zero = y._eq(&zero);
-        Dyn::V(match op {
-            Eq => return Dyn::B(x._eq(&y)),
-            Ne => return Dyn::B(x._eq(&y).not()),
-            Lt => return Dyn::B(if signed { x.bvslt(&y) } else { x.bvult(&y) }),
-            Le => return Dyn::B(if signed { x.bvsle(&y) } else { x.bvule(&y) }),
-            Gt => return Dyn::B(if signed { x.bvsgt(&y) } else { x.bvugt(&y) }),
-            Ge => return Dyn::B(if signed { x.bvsge(&y) } else { x.bvuge(&y) }),
-            And => return Dyn::B(Bool::and(self.ctx, &[&x._eq(&zero).not(), &is_zero.not()])),
-            Or => return Dyn::B(Bool::or(self.ctx, &[&x._eq(&zero).not(), &is_zero.not()])),
-            Add => x.bvadd(&y),
-            Sub => x.bvsub(&y),
-            Mul => x.bvmul(&y),
-            Div => is_zero.ite(&zero, &if signed { x.bvsdiv(&y) } else { x.bvudiv(&y) }),
-            Rem => is_zero.ite(&x, &if signed { x.bvsrem(&y) } else { x.bvurem(&y) }),
-            BitAnd => x.bvand(&y),
-            BitOr => x.bvor(&y),
-            BitXor => x.bvxor(&y),
-            Shl => x.bvshl(&y.bvurem(&self.num(w as u64, w))),
-            Shr => {
-                let amount = y.bvurem(&self.num(w as u64, w));
-                if signed {
-                    x.bvashr(&amount)
-                } else {
-                    x.bvlshr(&amount)
-                }
-            }
-        })
-    }
-
-    fn builtin(&mut self, b: Builtin, args: &[Term], w: u32, signed: bool, ns: usize) -> BV<'c> {
-        let arg = |s: &mut Self, i: usize| match args.get(i) {
-            Some(t) => s.bv_w(t, ns, w),
-            None => s.num(0, w),
-        };
-        let x = arg(self, 0);
-        let y = arg(self, 1);
-        let max = if signed {
-            self.num(i64::MAX as u64, w)
-        } else {
-            self.num(u64::MAX, w)
-        };
-        let min = if signed {
-            self.num(i64::MIN as u64, w)
-        } else {
-            self.num(0, w)
-        };
-        let lt = |a: &BV<'c>, c: &BV<'c>| if signed { a.bvslt(c) } else { a.bvult(c) };
-        match b {
-            Builtin::Min => lt(&x, &y).ite(&x, &y),
-            Builtin::Max => lt(&x, &y).ite(&y, &x),
-            Builtin::SatAdd => {
-                let s = x.bvadd(&y);
-                if signed {
-                    let over = x.bvadd_no_overflow(&y, true).not();
-                    let under = x.bvadd_no_underflow(&y).not();
-                    over.ite(&max, &under.ite(&min, &s))
-                } else {
-                    s.bvult(&x).ite(&max, &s)
-                }
-            }
-            Builtin::SatSub => {
-                let s = x.bvsub(&y);
-                if signed {
-                    let over = x.bvsub_no_overflow(&y).not();
-                    let under = x.bvsub_no_underflow(&y, true).not();
-                    over.ite(&max, &under.ite(&min, &s))
-                } else {
-                    x.bvult(&y).ite(&min, &s)
-                }
-            }
-            Builtin::MulDiv => {
-                let z = arg(self, 2);
-                let ext = 128 - w;
-                let wide = |v: &BV<'c>| {
-                    if signed {
-                        v.sign_ext(ext)
-                    } else {
-                        v.zero_ext(ext)
-                    }
-                };
-                let (a, bb, c) = (wide(&x), wide(&y), wide(&z));
-                let zero128 = BV::from_u64(self.ctx, 0, 128);
-                let prod = a.bvmul(&bb);
-                let q = if signed {
-                    prod.bvsdiv(&c)
-                } else {
-                    prod.bvudiv(&c)
-                };
-                let low = q.extract(w - 1, 0);
-                let res = if signed {
-                    let hi = BV::from_i64(self.ctx, i64::MAX, 128);
-                    let lo = BV::from_i64(self.ctx, i64::MIN, 128);
-                    q.bvsgt(&hi).ite(&max, &q.bvslt(&lo).ite(&min, &low))
-                } else {
-                    let hi = BV::from_u64(self.ctx, u64::MAX >> (64 - w.min(64)), 128);
-                    q.bvugt(&hi).ite(&max, &low)
-                };
-                c._eq(&zero128).ite(&self.num(0, w), &res)
-            }
-            Builtin::Hash => self.num(0, 32),
-        }
+        Bool::new_const(self.ctx, ns.symbol(n))
     }
 
     /// The scalar leaves of a symbolic value as bit-vectors (`bool` is one bit).
     fn leaves(&mut self, v: &SymVal, ns: usize) -> Vec<BV<'c>> {
         v.terms().iter().map(|t| self.bv(t, ns)).collect()
-    }
-}
-
-/// Resizes a bit-vector (zero-extend or keep the low bits).
-fn fit<'c>(v: &BV<'c>, w: u32) -> BV<'c> {
-    let have = v.get_size();
-    if have == w {
-        v.clone()
-    } else if have < w {
-        v.zero_ext(w - have)
-    } else {
-        v.extract(w - 1, 0)
     }
 }
 
