@@ -4,10 +4,12 @@
 //! `state.rs`); comments below name the rule where the Rust is not obviously the same.
 //!
 //! The NF's body is emitted twice by the same walk: once as `decide` (`&mut self`, the
-//! NF as written, with key-access instrumentation) and once in *read-only* mode as
-//! `decide_read` (`&self`, for the speculative pass of the `locks` strategy): there
-//! every mutating state call and every fault returns `Err(NeedsWrite)`, expiry checks
-//! with `would_expire` instead of freeing, and refreshes go to the `RefreshLog`.
+//! NF as written, with key-access instrumentation behind its `INSTRUMENTED` const
+//! parameter, so that the uninstrumented copy pays nothing for it) and once in
+//! *read-only* mode as `decide_read` (`&self`, for the speculative pass of the `locks`
+//! strategy): there every mutating state call and every fault returns `Err(NeedsWrite)`,
+//! expiry checks with `would_expire` instead of freeing, and refreshes go to the
+//! `RefreshLog`.
 
 use crate::info;
 use crate::names;
@@ -77,6 +79,8 @@ pub struct Emitter<'a> {
     uses_now: bool,
     uses_w: bool,
     uses_log: bool,
+    /// Set by the key-access closure of `call`, which only borrows `self`.
+    uses_access: std::cell::Cell<bool>,
 }
 
 /// What a body emission used (to name unused parameters `_x`).
@@ -86,6 +90,9 @@ struct Uses {
     now: bool,
     w: bool,
     log: bool,
+    /// Counts key accesses when instrumented (`decide` is then generic over
+    /// `INSTRUMENTED`).
+    access: bool,
 }
 
 type R<T> = Result<T, GenError>;
@@ -133,7 +140,11 @@ impl<'a> Emitter<'a> {
             .iter()
             .map(|r| names::type_name(&r.name, &mut types))
             .collect();
-        let mut consts: HashSet<String> = ["PORT_COUNT".to_string()].into_iter().collect();
+        // `INSTRUMENTED` is `decide`'s const parameter.
+        let mut consts: HashSet<String> = ["PORT_COUNT", "INSTRUMENTED"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let devices = p
             .devices
             .iter()
@@ -193,6 +204,7 @@ impl<'a> Emitter<'a> {
             uses_now: false,
             uses_w: false,
             uses_log: false,
+            uses_access: std::cell::Cell::new(false),
         };
         let body = &p.process;
         e.scan_block(body);
@@ -741,9 +753,11 @@ impl<'a> Emitter<'a> {
                     ),
                     None => ("key".to_string(), k.code.clone()),
                 };
+                // Compiled out of the uninstrumented `decide::<false>`.
                 let touch = if instrument {
+                    self.uses_access.set(true);
                     format!(
-                        "if let Some(acc) = self.access.as_mut() {{ acc.touch({obj}, AccessLog::key_of(&key)); }} "
+                        "if INSTRUMENTED {{ if let Some(acc) = self.access.as_mut() {{ acc.touch({obj}, AccessLog::key_of(&key)); }} }} "
                     )
                 } else {
                     String::new()
@@ -1142,6 +1156,7 @@ impl<'a> Emitter<'a> {
         self.uses_now = false;
         self.uses_w = false;
         self.uses_log = false;
+        self.uses_access.set(false);
         let p = self.p;
         let mut body = String::new();
         self.block(&p.process, &mut body)?;
@@ -1158,6 +1173,7 @@ impl<'a> Emitter<'a> {
             now: self.uses_now,
             w: self.uses_w,
             log: self.uses_log,
+            access: self.uses_access.get(),
         };
         self.read = false;
         Ok((body, uses))
@@ -1501,7 +1517,7 @@ self.faults.last.as_ref()
 /// Processes one packet: exactly one observation.
 pub fn process(&mut self, packet: &InputPacket) -> Observation {{
 let mut writes = support::Writes::default();
-let action = self.decide(packet, &mut writes);
+{decide}
 support::observe(action, &packet.data, &writes, self.mode)
 }}
 
@@ -1514,16 +1530,32 @@ let action = self.decide_read(packet, &mut writes, log)?;
 Ok(support::observe(action, &packet.data, &writes, self.mode))
 }}
 "#,
-            fields = fields.concat()
+            fields = fields.concat(),
+            decide = if uses.access {
+                "// Instrumentation is chosen once per packet: `decide::<false>` has no key\n\
+                 // counting in it at all.\n\
+                 let action = if self.access.is_some() {\n\
+                 self.decide::<true>(packet, &mut writes)\n\
+                 } else {\n\
+                 self.decide::<false>(packet, &mut writes)\n\
+                 };"
+            } else {
+                "let action = self.decide(packet, &mut writes);"
+            },
         );
         let w = if uses.w { "w" } else { "_w" };
+        let generic = if uses.access {
+            "<const INSTRUMENTED: bool>"
+        } else {
+            ""
+        };
         let _ = writeln!(
             o,
             "/// The NF's `process` block: the action of this packet's path.\n\
              // `let mut` locals get dead initial values when every path overwrites them\n\
              // before reading (the language requires an initialiser): not a bug.\n\
              #[allow(unused_assignments)]\n\
-             fn decide(&mut self, packet: &InputPacket, {w}: &mut support::Writes) -> support::Action {{"
+             fn decide{generic}(&mut self, packet: &InputPacket, {w}: &mut support::Writes) -> support::Action {{"
         );
         o.push_str(&Self::prelude(uses));
         o.push_str(&body);

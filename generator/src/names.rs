@@ -25,6 +25,7 @@ const INTERNAL_VALUES: &[&str] = &[
     "maestro_runtime",
     "std",
     "core",
+    "INSTRUMENTED",
 ];
 
 /// A snake-case value name for an NF identifier.

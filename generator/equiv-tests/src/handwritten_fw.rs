@@ -1,6 +1,6 @@
 //! The firewall of `nfs/fw/fw.nf`, written by hand on the runtime's `ExpiringTable`, as
 //! a Rust programmer would write it without the generator: the baseline that tells what
-//! generated code costs (`benches/handwritten_vs_generated.rs`). `tests/handwritten.rs`
+//! generated code costs (`benches/fw_seq.rs`). `tests/handwritten.rs`
 //! checks it against the interpreter.
 
 use maestro_runtime::packet::{PacketView, ParseMode};
