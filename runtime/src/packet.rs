@@ -147,7 +147,10 @@ pub struct PacketView<'a> {
     layout: Layout,
 }
 
+// The small getters are `#[inline]`: generated NFs call them from another crate on every
+// packet, where a call costs more than the read.
 impl<'a> PacketView<'a> {
+    #[inline]
     pub fn new(frame: &'a [u8], mode: ParseMode) -> Self {
         PacketView {
             frame,
@@ -155,40 +158,48 @@ impl<'a> PacketView<'a> {
         }
     }
 
+    #[inline]
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
     /// The frame length (`pkt.len`): Ethernet header included, FCS excluded.
+    #[inline]
     pub fn len(&self) -> usize {
         self.frame.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.frame.is_empty()
     }
 
     /// The whole frame.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.frame
     }
 
     /// Destination MAC; missing bytes of a short frame read as zero.
+    #[inline]
     pub fn eth_dst(&self) -> [u8; 6] {
         bytes_at(self.frame, 0)
     }
 
     /// Source MAC; missing bytes of a short frame read as zero.
+    #[inline]
     pub fn eth_src(&self) -> [u8; 6] {
         bytes_at(self.frame, 6)
     }
 
     /// EtherType; missing bytes of a short frame read as zero.
+    #[inline]
     pub fn eth_type(&self) -> u16 {
         be16(self.frame, 12)
     }
 
     /// The IPv4 header, if `parse ipv4` succeeds.
+    #[inline]
     pub fn ipv4(&self) -> Option<Ipv4View<'a>> {
         let off = self.layout.ipv4?;
         let hdr = self.frame.get(off..)?;
@@ -196,6 +207,7 @@ impl<'a> PacketView<'a> {
     }
 
     /// `(sport, dport)`, if `parse l4` succeeds.
+    #[inline]
     pub fn l4_ports(&self) -> Option<(u16, u16)> {
         let off = self.layout.l4?;
         let p = self.frame.get(off..off.checked_add(4)?)?;
@@ -212,62 +224,76 @@ pub struct Ipv4View<'a> {
 
 impl<'a> Ipv4View<'a> {
     /// The header and everything after it in the frame.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.hdr
     }
 
     /// The version nibble (never checked by the NFs).
+    #[inline]
     pub fn version(&self) -> u8 {
         bytes_at::<1>(self.hdr, 0)[0] >> 4
     }
 
+    #[inline]
     pub fn ihl(&self) -> u8 {
         bytes_at::<1>(self.hdr, 0)[0] & 0x0f
     }
 
+    #[inline]
     pub fn tos(&self) -> u8 {
         bytes_at::<1>(self.hdr, 1)[0]
     }
 
+    #[inline]
     pub fn total_len(&self) -> u16 {
         be16(self.hdr, 2)
     }
 
+    #[inline]
     pub fn id(&self) -> u16 {
         be16(self.hdr, 4)
     }
 
     /// Flags and fragment offset, as the 16-bit word on the wire.
+    #[inline]
     pub fn frag(&self) -> u16 {
         be16(self.hdr, 6)
     }
 
+    #[inline]
     pub fn ttl(&self) -> u8 {
         bytes_at::<1>(self.hdr, 8)[0]
     }
 
+    #[inline]
     pub fn proto(&self) -> u8 {
         bytes_at::<1>(self.hdr, 9)[0]
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.hdr, 10)
     }
 
+    #[inline]
     pub fn src(&self) -> [u8; 4] {
         bytes_at(self.hdr, 12)
     }
 
     /// Source address as a number (`10.0.0.1` is `0x0a000001`).
+    #[inline]
     pub fn src_u32(&self) -> u32 {
         u32::from_be_bytes(self.src())
     }
 
+    #[inline]
     pub fn dst(&self) -> [u8; 4] {
         bytes_at(self.hdr, 16)
     }
 
     /// Destination address as a number (`10.0.0.1` is `0x0a000001`).
+    #[inline]
     pub fn dst_u32(&self) -> u32 {
         u32::from_be_bytes(self.dst())
     }
