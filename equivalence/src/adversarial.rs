@@ -14,12 +14,23 @@
 //!   kernel of the key's RETA-bit columns restricted to the state key's bits: solved,
 //!   not searched.
 //! - [`expiry_boundaries`]: an entry, then a probe exactly at, one ns before and one ns
-//!   after its expiry (`timestamp < now - ttl` expires, so `last + ttl` still hits).
+//!   after its expiry (`timestamp < now - ttl` expires, so `last + ttl` still hits),
+//!   through every way the analysis says packets read the object (a reply, a frame to a
+//!   learned MAC, a client packet that needs a live backend).
+//! - [`limits`]: a per-key bound (a port-scan detector's ports per source, a connection
+//!   limiter's flows per client) driven to its limit with the NF's own configuration,
+//!   new values racing for the last slot, then probes at the expiry deadline.
 //! - [`odd_packets`]: non-IP, IPv6, VLAN, IPv4 options, fragments, truncated headers,
 //!   ICMP, bad lengths, from every port.
-//! - [`table_full`]: capacity + a few flows within the ttl, then their replies.
+//! - [`table_full`]: capacity + a few flows within the ttl (every core given its share),
+//!   their replies, then fresh keys at the first entry's expiry deadline: the table is
+//!   full exactly where the expiry decides.
 //! - [`random`]: a proptest strategy of small traces (few flows, both ports, replies,
 //!   time steps around the ttl) and [`random::shrink`] to a minimal failing one.
+//!
+//! The state a family needs first (a backend before a flow can be pinned) comes from the
+//! analysis (`prerequisites`); probes are aimed at the core holding the state they probe
+//! under both the solved steering and the `locks` one ([`locks_nic`]).
 //!
 //! Time is only ever the generator's: traces start at [`BASE_TIME`] and step by
 //! [`STEP`]; everything is deterministic given the context's seed.
@@ -27,11 +38,11 @@
 use std::collections::BTreeSet;
 
 use etherparse::PacketBuilder;
-use maestro_analyzer::sym::report::{Analysis, PairConstraint};
+use maestro_analyzer::sym::report::{Analysis, PairConstraint, SiteInfo};
 use maestro_analyzer::{NfProgram, StateKind};
 use maestro_interpreter::{InterpError, InterpOptions, Interpreter};
 use maestro_rss::{reta_columns, Field, RssConfig, INPUT_BITS};
-use maestro_runtime::exec::nic::NicConfig;
+use maestro_runtime::exec::nic::{NicConfig, NicModel, PortRss};
 use maestro_runtime::exec::shard_capacity;
 use maestro_runtime::packet::{PacketView, ParseMode};
 use maestro_runtime::{InputPacket, Observation};
@@ -139,6 +150,7 @@ pub fn generate(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>, A
     let mut out = co_location_pairs(ctx)?;
     out.extend(reta_collisions(ctx)?);
     out.extend(expiry_boundaries(ctx)?);
+    out.extend(limits(ctx)?);
     out.extend(odd_packets(ctx));
     out.extend(table_full(ctx)?);
     Ok(out)
@@ -628,6 +640,285 @@ fn spread(ctx: &AdversarialContext<'_>, port: u16, n: usize, rng: &mut Rng) -> V
         .collect()
 }
 
+// ---------------------------------------------------------------------------------------
+// Probes that must meet the state they probe
+// ---------------------------------------------------------------------------------------
+
+/// Candidates tried when aiming a packet at a core ([`Nics::aim`]).
+const AIM_TRIES: usize = 256;
+
+/// The NIC configuration `verify` runs `locks` and `tm` with: Microsoft's key over
+/// 4-tuples on every port and a round-robin RETA, so that packets that share state meet
+/// on different cores (what a lock protocol must get right).
+pub fn locks_nic(program: &NfProgram, cores: usize) -> NicConfig {
+    NicConfig::default_for(program.port_count).with_cores(cores)
+}
+
+impl Steering {
+    /// As the runtime's NIC configuration (every port with its own RETA).
+    pub fn nic_config(&self) -> NicConfig {
+        NicConfig {
+            ports: self
+                .ports
+                .iter()
+                .map(|p| PortRss {
+                    port: p.port,
+                    key: p.key.clone(),
+                    rss_types: p
+                        .rss_types
+                        .iter()
+                        .flat_map(|t| t.split('|'))
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                    reta: Some(p.reta.clone()),
+                })
+                .collect(),
+            reta: self
+                .ports
+                .first()
+                .map_or_else(|| vec![0], |p| p.reta.clone()),
+        }
+    }
+}
+
+/// The NIC models of the parallel runs: the solved configuration (`sn`, only when the
+/// verdict allows shared-nothing) and the `locks`/`tm` one. A packet that must see the
+/// state another packet left (a probe at an expiry deadline, a read-back at a full table)
+/// is aimed at that packet's core under both: per-core tables of `sn` must hold it, and
+/// under `locks` on real threads another core could run it first.
+struct Nics {
+    sn: Option<NicModel>,
+    locks: Option<NicModel>,
+}
+
+impl Nics {
+    fn new(ctx: &AdversarialContext<'_>) -> Nics {
+        if ctx.cores < 2 {
+            return Nics {
+                sn: None,
+                locks: None,
+            };
+        }
+        let sn = ctx
+            .steering
+            .filter(|_| ctx.analysis.verdict.strategy == "shared-nothing")
+            .and_then(|s| NicModel::new(&s.nic_config(), ctx.cores).ok());
+        let locks = NicModel::new(&locks_nic(ctx.program, ctx.cores), ctx.cores).ok();
+        Nics { sn, locks }
+    }
+
+    /// The core of a frame under each model (`sn`, then `locks`).
+    fn cores(&self, port: u16, frame: &[u8]) -> [Option<u16>; 2] {
+        [
+            self.sn.as_ref().map(|m| m.steer(port, frame).core),
+            self.locks.as_ref().map(|m| m.steer(port, frame).core),
+        ]
+    }
+
+    /// The `sn` core of a frame (0 without an `sn` model).
+    fn sn_core(&self, port: u16, frame: &[u8]) -> u16 {
+        self.sn.as_ref().map_or(0, |m| m.steer(port, frame).core)
+    }
+
+    /// The first of up to [`AIM_TRIES`] frames from `make` that lands on `target` under
+    /// every model (the last one tried when none does: the probe is still sent).
+    fn aim(
+        &self,
+        target: [Option<u16>; 2],
+        port: u16,
+        rng: &mut Rng,
+        mut make: impl FnMut(&mut Rng) -> Vec<u8>,
+    ) -> Vec<u8> {
+        let mut f = make(rng);
+        for _ in 1..AIM_TRIES {
+            if self.cores(port, &f) == target {
+                break;
+            }
+            f = make(rng);
+        }
+        f
+    }
+}
+
+/// A header field a state key is built from, as the analysis names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyField {
+    Ip(Field),
+    EthSrc,
+    EthDst,
+}
+
+impl KeyField {
+    fn parse(name: &str) -> Option<KeyField> {
+        match name {
+            "pkt.eth.src" => Some(KeyField::EthSrc),
+            "pkt.eth.dst" => Some(KeyField::EthDst),
+            _ => Field::parse(name).map(KeyField::Ip),
+        }
+    }
+}
+
+/// The headers of a frame that keys are built from: its tuple and its two MACs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Headers {
+    tuple: Tuple,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+}
+
+impl Headers {
+    /// The tuple as [`frame`] sends it from `port` (the port's host MACs).
+    fn of(tuple: Tuple, port: u16) -> Headers {
+        let (src_mac, dst_mac) = macs(port);
+        Headers {
+            tuple,
+            src_mac,
+            dst_mac,
+        }
+    }
+
+    fn frame(&self, port: u16) -> Vec<u8> {
+        let mut f = frame(&self.tuple, port);
+        if f.len() >= 12 {
+            f[0..6].copy_from_slice(&self.dst_mac);
+            f[6..12].copy_from_slice(&self.src_mac);
+        }
+        f
+    }
+
+    /// Copies `from`'s value of `f_from` into this packet's `f_to` (same kind and width;
+    /// otherwise nothing).
+    fn copy_from(&mut self, f_to: KeyField, from: &Headers, f_from: KeyField) {
+        let mac = |h: &Headers, f: KeyField| match f {
+            KeyField::EthSrc => Some(h.src_mac),
+            KeyField::EthDst => Some(h.dst_mac),
+            KeyField::Ip(_) => None,
+        };
+        match (f_to, f_from) {
+            (KeyField::Ip(a), KeyField::Ip(b)) if a.width() == b.width() => {
+                self.tuple.set(a, from.tuple.get(b));
+            }
+            (KeyField::EthSrc, _) => {
+                if let Some(m) = mac(from, f_from) {
+                    self.src_mac = m;
+                }
+            }
+            (KeyField::EthDst, _) => {
+                if let Some(m) = mac(from, f_from) {
+                    self.dst_mac = m;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A site's key, one entry per component in order (`None` for a component that is not
+/// one plain header field); empty for sites keyed by an index or by nothing.
+fn site_key(site: &SiteInfo) -> Vec<Option<KeyField>> {
+    site.keys
+        .iter()
+        .find(|k| k.form == "key")
+        .map(|k| {
+            k.components
+                .iter()
+                .map(|c| match c.fields.as_slice() {
+                    [f] if c.form == "field" => KeyField::parse(f),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a site creates entries (`add`, `allocate`, `put`).
+fn creates(site: &SiteInfo) -> bool {
+    site.access == "write" && matches!(site.method.as_str(), "add" | "allocate" | "put")
+}
+
+/// The key an entry of `object` is created with on `port`.
+fn creating_key(analysis: &Analysis, object: &str, port: u16) -> Vec<Option<KeyField>> {
+    analysis
+        .sites
+        .iter()
+        .filter(|s| s.object == object && s.port == port && creates(s))
+        .map(site_key)
+        .find(|k| !k.is_empty())
+        .unwrap_or_default()
+}
+
+/// The ways packets read `object`: (port, key), one per distinct pair.
+fn read_keys(analysis: &Analysis, object: &str) -> Vec<(u16, Vec<Option<KeyField>>)> {
+    let mut out: Vec<(u16, Vec<Option<KeyField>>)> = Vec::new();
+    for s in analysis
+        .sites
+        .iter()
+        .filter(|s| s.object == object && s.access == "read")
+    {
+        let k = (s.port, site_key(s));
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// A probe that reads `object` on `port` by `read` the entry a packet with headers
+/// `created` made with key `create`: the created key's values copied into the read key's
+/// fields, component by component (an index- or global-keyed read needs no value).
+/// `None` when the two keys cannot be matched.
+fn keyed_probe(
+    created: &Headers,
+    create: &[Option<KeyField>],
+    read: &[Option<KeyField>],
+    mut probe: Headers,
+) -> Option<Headers> {
+    if read.is_empty() {
+        return Some(probe);
+    }
+    if read.len() != create.len() {
+        return None;
+    }
+    for (r, c) in read.iter().zip(create) {
+        if let (Some(r), Some(c)) = (r, c) {
+            probe.copy_from(*r, created, *c);
+        }
+    }
+    Some(probe)
+}
+
+/// Objects that the paths creating `object` read first (a flow is pinned only while a
+/// backend is alive), each with a port whose packets create entries of it and do not
+/// create `object`: one packet there puts the prior state in place.
+fn prerequisites(analysis: &Analysis, object: &str) -> Vec<(u16, String)> {
+    let own: Vec<u16> = creating_ports(analysis, object)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let paths: BTreeSet<usize> = analysis
+        .sites
+        .iter()
+        .filter(|s| s.object == object && creates(s))
+        .flat_map(|s| s.paths.iter().copied())
+        .collect();
+    let mut out: Vec<(u16, String)> = Vec::new();
+    for s in analysis.sites.iter().filter(|s| {
+        s.object != object && s.access == "read" && s.paths.iter().any(|p| paths.contains(p))
+    }) {
+        if out.iter().any(|(_, o)| *o == s.object) {
+            continue;
+        }
+        if let Some((port, _)) = creating_ports(analysis, &s.object)
+            .into_iter()
+            .find(|(p, _)| !own.contains(p))
+        {
+            out.push((port, s.object.clone()));
+        }
+    }
+    out
+}
+
 /// Whether `q` (packet 2) satisfies the equalities with `p` (packet 1).
 fn satisfies(eqs: &[(Field, Field)], p: &Tuple, q: &Tuple) -> bool {
     eqs.iter().all(|&(f1, f2)| p.get(f1) == q.get(f2))
@@ -1074,9 +1365,18 @@ pub const EXPIRY_OFFSETS: [(&str, i64); 3] = [("before", -1), ("at", 0), ("after
 /// (miss), plus a chain where a hit at `t0 + ttl` refreshes the entry and a probe one ns
 /// past the refreshed deadline misses. The probe is the other side of a co-location
 /// constraint on the object (a WAN reply), or the creating packet again.
+///
+/// Every other way the analysis says packets read the object (another port, another key
+/// such as a bridge's destination MAC, or no key at all such as a load balancer's backend
+/// lookup) gets the same three probes, with the created entry's key values copied into
+/// the read key (`keyed_probe`). Objects whose creating paths read other state first
+/// get that state put in place before the entry and again just before each probe
+/// (`prerequisites`); probes are aimed at the entry's core under the `sn` and `locks`
+/// steerings.
 pub fn expiry_boundaries(
     ctx: &AdversarialContext<'_>,
 ) -> Result<Vec<AdversarialTrace>, AdversarialError> {
+    let nics = Nics::new(ctx);
     let mut out = Vec::new();
     for state in &ctx.program.states {
         let Some(ttl) = ttl_of(&state.kind) else {
@@ -1100,42 +1400,419 @@ pub fn expiry_boundaries(
         };
         let mut rng = Rng::new(ctx.seed, &format!("expiry:{object}"));
         let flow = rng.tuple(UDP);
+        let created = Headers::of(flow, create_port);
+        let near = nics.cores(create_port, &created.frame(create_port));
+        let needs = prerequisites(ctx.analysis, object);
+        let primers: Vec<(u16, Vec<u8>)> = needs
+            .iter()
+            .map(|(port, _)| {
+                let f = nics.aim(near, *port, &mut rng, |r| frame(&r.tuple(UDP), *port));
+                (*port, f)
+            })
+            .collect();
+        let needs_words = if needs.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = needs.iter().map(|(_, o)| o.as_str()).collect();
+            format!(
+                "; `{}` put in place first and again 2 ns before the probe",
+                names.join("`, `")
+            )
+        };
+        // The prerequisites, then the entry at t0.
+        let open = || -> Result<(TraceBuilder, u64, Observation), AdversarialError> {
+            let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
+            if !primers.is_empty() {
+                let t = tb.now;
+                for (port, f) in &primers {
+                    tb.send_at(*port, f.clone(), t);
+                }
+            }
+            let t0 = tb.now;
+            let o = tb.send_at(create_port, frame(&flow, create_port), t0);
+            Ok((tb, t0, o))
+        };
+        // The prerequisites again 2 ns before a probe at `t` (they may have expired too);
+        // no entry created at t0 changes state there.
+        let reprime = |tb: &mut TraceBuilder, t0: u64, t: u64| {
+            if t.saturating_sub(2) > t0 {
+                for (port, f) in &primers {
+                    tb.send_at(*port, f.clone(), t - 2);
+                }
+            }
+        };
         let probe_of = |tb: &TraceBuilder, o: &Observation, rng: &mut Rng| match &eqs {
             Some(eqs) if create_port != probe_port => peer_of(tb, o, eqs, &flow, rng),
             _ => flow,
         };
         for (label, off) in EXPIRY_OFFSETS {
-            let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
-            let t0 = tb.now;
-            let o = tb.send_at(create_port, frame(&flow, create_port), t0);
+            let (mut tb, t0, o) = open()?;
             let probe = probe_of(&tb, &o, &mut rng);
             let t = t0.saturating_add(ttl).saturating_add_signed(off);
+            reprime(&mut tb, t0, t);
             tb.send_at(probe_port, frame(&probe, probe_port), t);
             out.push(tb.finish(
                 format!("expiry:{object}:{label}"),
-                format!("`{object}` entry created at t0, probed at t0 + ttl {off:+} ns (ttl {ttl} ns; entries expire when their time < now - ttl)"),
+                format!("`{object}` entry created at t0, probed at t0 + ttl {off:+} ns (ttl {ttl} ns; entries expire when their time < now - ttl){needs_words}"),
             ));
         }
-        let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
-        let t0 = tb.now;
-        let o = tb.send_at(create_port, frame(&flow, create_port), t0);
+        let (mut tb, t0, o) = open()?;
         let probe = probe_of(&tb, &o, &mut rng);
         let t1 = t0.saturating_add(ttl);
+        reprime(&mut tb, t0, t1);
         tb.send_at(create_port, frame(&flow, create_port), t1);
+        let t2 = t1.saturating_add(ttl);
+        reprime(&mut tb, t1, t2);
+        tb.send_at(probe_port, frame(&probe, probe_port), t2);
         tb.send_at(
             probe_port,
             frame(&probe, probe_port),
-            t1.saturating_add(ttl),
-        );
-        tb.send_at(
-            probe_port,
-            frame(&probe, probe_port),
-            t1.saturating_add(ttl).saturating_add(ttl).saturating_add(1),
+            t2.saturating_add(ttl).saturating_add(1),
         );
         out.push(tb.finish(
             format!("expiry:{object}:chain"),
-            format!("`{object}` entry refreshed exactly at its deadline, then probed at the new deadline and one ns past the next"),
+            format!("`{object}` entry refreshed exactly at its deadline, then probed at the new deadline and one ns past the next{needs_words}"),
         ));
+
+        // The other reads of the object.
+        let ckey = creating_key(ctx.analysis, object, create_port);
+        let cross = pc.is_some_and(|pc| pc.ports[0] != pc.ports[1]);
+        for (port, rkey) in read_keys(ctx.analysis, object) {
+            let main = (port == probe_port && cross)
+                || ((port == create_port || port == probe_port) && rkey == ckey);
+            if main {
+                continue;
+            }
+            let fresh = |r: &mut Rng| {
+                let (src_mac, dst_mac) = probe_macs(port);
+                Headers {
+                    tuple: r.tuple(UDP),
+                    src_mac,
+                    dst_mac,
+                }
+            };
+            if keyed_probe(&created, &ckey, &rkey, fresh(&mut rng)).is_none() {
+                continue;
+            }
+            let probe = nics.aim(near, port, &mut rng, |r| {
+                keyed_probe(&created, &ckey, &rkey, fresh(r))
+                    .unwrap_or_else(|| fresh(r))
+                    .frame(port)
+            });
+            let how = key_words(&rkey);
+            let device = ctx.analysis.nf.device_name(port);
+            for (label, off) in EXPIRY_OFFSETS {
+                let (mut tb, t0, _) = open()?;
+                let t = t0.saturating_add(ttl).saturating_add_signed(off);
+                reprime(&mut tb, t0, t);
+                tb.send_at(port, probe.clone(), t);
+                out.push(tb.finish(
+                    format!("expiry:{object}:{label}:{device}-{how}"),
+                    format!("`{object}` entry created at t0 on {}, read on {device} by {how} at t0 + ttl {off:+} ns (ttl {ttl} ns){needs_words}", ctx.analysis.nf.device_name(create_port)),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Host MACs of probes sent from `port` (distinct from [`macs`], so that a probe keyed by
+/// a destination MAC does not also refresh the entry it probes as its source).
+fn probe_macs(port: u16) -> ([u8; 6], [u8; 6]) {
+    let p = port as u8;
+    ([0x02, 0, 0, 0, p, 0x03], [0x02, 0, 0, 0, p, 0x04])
+}
+
+/// A read key in words for trace names: `eth.dst`, `ip.src+ip.dst`, `index`.
+fn key_words(key: &[Option<KeyField>]) -> String {
+    if key.is_empty() {
+        return "index".to_string();
+    }
+    key.iter()
+        .map(|f| match f {
+            Some(KeyField::Ip(f)) => short(f.name()).to_string(),
+            Some(KeyField::EthSrc) => "eth.src".to_string(),
+            Some(KeyField::EthDst) => "eth.dst".to_string(),
+            None => "expr".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-key limits
+// ---------------------------------------------------------------------------------------
+
+/// New values in [`limits`] that compete for the last slots of a bound.
+pub const LIMIT_BURST: usize = 8;
+/// Bounds larger than this are not filled (the traces would be long).
+pub const MAX_LIMIT: u32 = 1 << 16;
+
+/// A per-key bound that packets fill with distinct values of one header field, all under
+/// one key: a set family's `per_set` (a port-scan detector's ports per source) or a
+/// sketch's `threshold` (a connection limiter's flows per client).
+struct Limit<'p> {
+    object: &'p str,
+    port: u16,
+    /// The field whose distinct values count against the bound.
+    element: Field,
+    bound: u32,
+    /// Deadlines probed, with whose ttl each is.
+    ttls: Vec<(u64, String)>,
+}
+
+/// The ttl of a named object.
+fn ttl_named(program: &NfProgram, name: &str) -> Option<u64> {
+    program
+        .states
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| ttl_of(&s.kind))
+        .filter(|&t| t > 0)
+}
+
+/// The per-key bounds of the NF, from its state declarations and the analysis: where
+/// packets add to each, and which header field to vary.
+fn limits_of<'p>(ctx: &AdversarialContext<'p>) -> Vec<Limit<'p>> {
+    let a = ctx.analysis;
+    let mut out = Vec::new();
+    for state in &ctx.program.states {
+        let object = state.name.as_str();
+        match state.kind {
+            StateKind::Sets { per_set, .. } => {
+                // The first `insert` whose value is one hashable header field, and the
+                // table whose index keys the sets (`sources` for `ports.insert(i, ..)`
+                // with `i` from `sources.get`).
+                let found = a
+                    .ports
+                    .iter()
+                    .flat_map(|p| p.paths.iter())
+                    .flat_map(|path| path.ops.iter().map(move |op| (path.port, op)))
+                    .filter(|(_, op)| op.object == object && op.method == "insert")
+                    .find_map(|(port, op)| {
+                        let element = Field::parse(op.arg.as_deref()?)?;
+                        let owner = op
+                            .index
+                            .as_deref()
+                            .and_then(|i| i.split('.').next())
+                            .filter(|o| *o != object)
+                            .map(str::to_string);
+                        Some((port, element, owner))
+                    });
+                let Some((port, element, owner)) = found else {
+                    continue;
+                };
+                let ttls = owner
+                    .and_then(|o| ttl_named(ctx.program, &o).map(|t| (t, o)))
+                    .into_iter()
+                    .collect();
+                out.push(Limit {
+                    object,
+                    port,
+                    element,
+                    bound: per_set,
+                    ttls,
+                });
+            }
+            StateKind::Sketch { threshold, ttl, .. } => {
+                // Where packets count (a write other than expiry), by which key; the
+                // value varied is the first hashable field the key leaves out.
+                let Some(site) = a
+                    .sites
+                    .iter()
+                    .find(|s| s.object == object && s.access == "write" && s.method != "expire")
+                else {
+                    continue;
+                };
+                let key = site_key(site);
+                let Some(element) = [Field::Sport, Field::Dport, Field::Src, Field::Dst]
+                    .into_iter()
+                    .find(|f| !key.contains(&Some(KeyField::Ip(*f))))
+                else {
+                    continue;
+                };
+                // The sketch's own ttl, and those of the entries created on the same
+                // paths (a connection limiter's flow).
+                let mut ttls: Vec<(u64, String)> = Vec::new();
+                if ttl > 0 {
+                    ttls.push((ttl, object.to_string()));
+                }
+                for s in a.sites.iter().filter(|s| {
+                    creates(s)
+                        && s.object != object
+                        && s.paths.iter().any(|p| site.paths.contains(p))
+                }) {
+                    if let Some(t) = ttl_named(ctx.program, &s.object) {
+                        if !ttls.iter().any(|(x, _)| *x == t) {
+                            ttls.push((t, s.object.clone()));
+                        }
+                    }
+                }
+                out.push(Limit {
+                    object,
+                    port: site.port,
+                    element,
+                    bound: threshold,
+                    ttls,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The deadlines of a filled bound that [`limits`] probes, with their names: the first
+/// value's entries (a connection limiter's first flow) and the last packet's (a
+/// port-scan detector's source, which every packet refreshes).
+const LIMIT_DEADLINES: [&str; 2] = ["first", "last"];
+
+/// Per-key bounds driven to the limit with the NF's own configuration (`Limit`): one
+/// key (every other field fixed) gets `bound - 1` distinct values, then a burst of
+/// [`LIMIT_BURST`] new values that compete for the last slot (aimed at alternating cores
+/// under the `locks` steering, so that write paths race). Then, for each ttl of the
+/// bound or of what is created with it, and each deadline of `LIMIT_DEADLINES`
+/// (`t + ttl` for the first and the last packet of the fill), one trace per probe time
+/// -1/0/+1 ns around it, and a `refreshed` trace where a read-only packet (the first
+/// value again, after the fill and before any deadline) refreshes the entries first and
+/// the probe comes 1 ns after the deadline: the refresh must keep them alive. Each probe
+/// is the first value again, then a new value, at the same time: whether the bound still
+/// holds decides both exactly where expiry does.
+pub fn limits(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>, AdversarialError> {
+    let nics = Nics::new(ctx);
+    let mut out = Vec::new();
+    for lim in limits_of(ctx) {
+        let (object, port, bound) = (lim.object, lim.port, lim.bound);
+        let values = 1u64 << lim.element.width().min(32);
+        let needed = u64::from(bound) + LIMIT_BURST as u64 * 9 + 2;
+        if bound == 0 || bound > MAX_LIMIT || needed > values {
+            continue;
+        }
+        let mut rng = Rng::new(ctx.seed, &format!("limit:{object}"));
+        let key = rng.tuple(UDP);
+        let start = rng.next_u64();
+        // Distinct values by construction: start + j (mod the field's range).
+        let with = |j: u64| {
+            let mut t = key;
+            t.set(lim.element, (start.wrapping_add(j) % values) as u32);
+            t
+        };
+        let mut j = 0u64;
+        let stored: Vec<Tuple> = (0..bound - 1)
+            .map(|_| {
+                j += 1;
+                with(j - 1)
+            })
+            .collect();
+        // The burst: new values, each the next one that lands on its target core.
+        let mut burst = Vec::with_capacity(LIMIT_BURST);
+        for b in 0..LIMIT_BURST {
+            let target = (b % ctx.cores.max(1)) as u16;
+            let mut t = with(j);
+            j += 1;
+            for _ in 0..8 {
+                let on = nics
+                    .locks
+                    .as_ref()
+                    .is_none_or(|m| m.steer(port, &frame(&t, port)).core == target);
+                if on {
+                    break;
+                }
+                t = with(j);
+                j += 1;
+            }
+            burst.push(t);
+        }
+        let fresh = with(j);
+        let first = stored.first().or(burst.first()).copied().unwrap_or(key);
+        let needs = prerequisites(ctx.analysis, object);
+        let near = nics.cores(port, &frame(&key, port));
+        let primers: Vec<(u16, Vec<u8>)> = needs
+            .iter()
+            .map(|(p, _)| {
+                (
+                    *p,
+                    nics.aim(near, *p, &mut rng, |r| frame(&r.tuple(UDP), *p)),
+                )
+            })
+            .collect();
+        // The prerequisites and the fill; gives the times of its first and last packets.
+        let fill = |tb: &mut TraceBuilder| -> (u64, u64) {
+            let t = tb.now;
+            for (p, f) in &primers {
+                tb.send_at(*p, f.clone(), t);
+            }
+            let t_first = tb.now;
+            for t in stored.iter().chain(&burst) {
+                tb.send(port, frame(t, port));
+            }
+            (t_first, tb.packets().last().map_or(t_first, |p| p.time_ns))
+        };
+        // The probes at `t`: the prerequisites (2 ns early), the first value, a new one.
+        let probe = |tb: &mut TraceBuilder, t: u64| {
+            let last = tb.packets().last().map_or(0, |p| p.time_ns);
+            for (p, f) in &primers {
+                tb.send_at(*p, f.clone(), t.saturating_sub(2).max(last));
+            }
+            tb.send_at(port, frame(&first, port), t);
+            tb.send_at(port, frame(&fresh, port), t);
+        };
+        let words = format!(
+            "`{object}` (bound {bound} per key) filled on {} with {} distinct `{}` values under one key, then {LIMIT_BURST} new ones racing for the last slot",
+            ctx.analysis.nf.device_name(port),
+            bound - 1,
+            short(lim.element.name())
+        );
+        if lim.ttls.is_empty() {
+            let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
+            fill(&mut tb);
+            let t = tb.now;
+            probe(&mut tb, t);
+            out.push(tb.finish(
+                format!("limit:{object}"),
+                format!("{words}, then the first value again and a new one"),
+            ));
+            continue;
+        }
+        let several = lim.ttls.len() > 1;
+        for (ttl, whose) in &lim.ttls {
+            for (d, deadline) in LIMIT_DEADLINES.iter().enumerate() {
+                let name = |label: &str| {
+                    if several {
+                        format!("limit:{object}:{deadline}:{label}:{whose}")
+                    } else {
+                        format!("limit:{object}:{deadline}:{label}")
+                    }
+                };
+                for (label, off) in EXPIRY_OFFSETS {
+                    let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
+                    let times = fill(&mut tb);
+                    let from = if d == 0 { times.0 } else { times.1 };
+                    probe(
+                        &mut tb,
+                        from.saturating_add(*ttl).saturating_add_signed(off),
+                    );
+                    out.push(tb.finish(
+                        name(label),
+                        format!("{words}; the first value again and a new one at the {deadline} packet's time + ttl {off:+} ns (`{whose}`'s ttl {ttl} ns)"),
+                    ));
+                }
+                let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
+                let (t_first, t_last) = fill(&mut tb);
+                let from = if d == 0 { t_first } else { t_last };
+                let first_deadline = t_first.saturating_add(*ttl);
+                if first_deadline <= t_last.saturating_add(2) {
+                    continue; // the fill outlasts the ttl: no room for a refresh
+                }
+                let t_read = t_last + (first_deadline - t_last) / 2;
+                tb.send_at(port, frame(&first, port), t_read);
+                probe(&mut tb, from.saturating_add(*ttl).saturating_add(1));
+                out.push(tb.finish(
+                    name("refreshed"),
+                    format!("{words}; the first value again before any deadline (a read-only refresh), then the first value and a new one 1 ns after the {deadline} packet's time + ttl (`{whose}`'s ttl {ttl} ns): the refresh keeps the entries alive"),
+                ));
+            }
+        }
     }
     Ok(out)
 }
@@ -1173,9 +1850,20 @@ pub fn odd_packets(ctx: &AdversarialContext<'_>) -> Vec<AdversarialTrace> {
     }]
 }
 
-/// For every written object with a capacity (up to [`MAX_FILL`]): `C + 4` distinct
-/// flows on a creating port within the ttl, then the packets that read them back.
+/// For every written object with a capacity `C` (up to [`MAX_FILL`]): `C` distinct keys
+/// on a creating port within the ttl, 4 more (the table is full), the packets that read
+/// them back, then fresh keys around the deadline of the first entry.
+///
+/// With the solved steering (`sn`), the `C` keys give the cores their shares
+/// ([`shard_capacity`]) in order, core 0 first, so that the sequential table and core
+/// 0's table fill together. The first entry (on core 0) is the sentinel: it is not read
+/// back, so it is the oldest entry when the probes come. Each probe is a fresh key on the
+/// sentinel's core and its read-back at the same time: at `t0 + ttl - 1` and `t0 + ttl`
+/// the table is still full (expiry is strict), at `t0 + ttl + 1` the sentinel's slot is
+/// free. Objects whose creating paths read other state get it first and again 2 ns
+/// before each probe (`prerequisites`).
 pub fn table_full(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>, AdversarialError> {
+    let nics = Nics::new(ctx);
     let mut out = Vec::new();
     for (object, cap) in written_with_capacity(ctx) {
         if cap > MAX_FILL {
@@ -1184,61 +1872,170 @@ pub fn table_full(ctx: &AdversarialContext<'_>) -> Result<Vec<AdversarialTrace>,
         let Some((port, fields)) = creating_ports(ctx.analysis, object).into_iter().next() else {
             continue;
         };
+        let ttl = ctx
+            .program
+            .states
+            .iter()
+            .find(|s| s.name == object)
+            .and_then(|s| ttl_of(&s.kind))
+            .filter(|&t| t > 0);
         let mut rng = Rng::new(ctx.seed, &format!("full:{object}"));
-        let count = cap as usize + 4;
-        // Distinct in the keyed fields by construction: flow k is a random tuple whose
-        // first keyed field has k XORed into a random base (no search, no repeats).
+        let cap = cap as usize;
+        // Distinct in the keyed fields by construction: candidate k is a random tuple
+        // whose first keyed field has k XORed into a random base (no repeats).
         let key_field = fields.first().copied().unwrap_or(Field::Src);
         let base = rng.tuple(UDP).get(key_field);
-        let flows: Vec<Tuple> = (0..count)
-            .map(|k| {
-                let mut t = rng.tuple(UDP);
-                t.set(key_field, base ^ (k as u32));
-                t
-            })
-            .collect();
-        // MAC-keyed state (a learning bridge): one source MAC per flow, read back by
-        // frames addressed to those MACs from another port.
+        let distinct = 1u64 << key_field.width().min(32);
+        // MAC-keyed state (a learning bridge): one source MAC per candidate, read back
+        // by frames addressed to it from another port.
         let by_mac = fields.is_empty() && keyed_by_src_mac(ctx.analysis, object, port);
-        let with_src_mac = |mut f: Vec<u8>, k: usize| {
+        let mut next_k: u32 = 0;
+        let mut candidate = |rng: &mut Rng| -> (u32, Tuple, Vec<u8>) {
+            let k = next_k;
+            next_k = next_k.wrapping_add(1);
+            let mut t = rng.tuple(UDP);
+            t.set(key_field, base ^ k);
+            let mut f = frame(&t, port);
             if by_mac && f.len() >= 12 {
-                f[6..12].copy_from_slice(&flow_mac(k as u32));
+                f[6..12].copy_from_slice(&flow_mac(k));
             }
-            f
+            (k, t, f)
         };
-        let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
-        let firsts: Vec<Observation> = flows
+        // Core quotas under `sn`: the shares in core order, `cap` in all.
+        let mut quota: Vec<usize> = Vec::new();
+        if nics.sn.is_some() {
+            let share = shard_capacity(cap as u32, ctx.cores) as usize;
+            let mut left = cap;
+            for _ in 0..ctx.cores {
+                quota.push(share.min(left));
+                left -= share.min(left);
+            }
+        }
+        let budget = (cap as u64)
+            .saturating_mul(8)
+            .saturating_add(4096)
+            .min(distinct);
+        let mut flows: Vec<(u32, Tuple, Vec<u8>)> = Vec::with_capacity(cap + 4);
+        let mut tried = 0u64;
+        while flows.len() < cap && tried < budget {
+            tried += 1;
+            let c = candidate(&mut rng);
+            if quota.is_empty() {
+                flows.push(c);
+                continue;
+            }
+            let core = usize::from(nics.sn_core(port, &c.2));
+            let first_on_zero = !flows.is_empty() || core == 0;
+            if first_on_zero && quota.get(core).is_some_and(|&q| q > 0) {
+                quota[core] -= 1;
+                flows.push(c);
+            }
+        }
+        // Steering that cannot meet the quotas (a key RSS does not hash): the rest
+        // unsteered; then 4 over the capacity.
+        while flows.len() < cap + 4 && tried < distinct {
+            tried += 1;
+            flows.push(candidate(&mut rng));
+        }
+        let needs = prerequisites(ctx.analysis, object);
+        let near = flows
+            .first()
+            .map_or([None, None], |(_, _, f)| nics.cores(port, f));
+        let primers: Vec<(u16, Vec<u8>)> = needs
             .iter()
-            .enumerate()
-            .map(|(k, f)| tb.send(port, with_src_mac(frame(f, port), k)))
+            .map(|(p, _)| {
+                (
+                    *p,
+                    nics.aim(near, *p, &mut rng, |r| frame(&r.tuple(UDP), *p)),
+                )
+            })
             .collect();
         let back = ctx.analysis.constraints.pairs.iter().find(|pc| {
             pc.ports[0] == port
                 && pc.ports[1] != port
                 && pc.sources.iter().any(|s| s.object == object)
         });
-        if by_mac {
-            let other = (port + 1) % ctx.program.port_count.max(1);
-            for (k, f) in flows.iter().enumerate() {
-                let mut data = frame(&f.reversed(), other);
-                data[0..6].copy_from_slice(&flow_mac(k as u32));
-                tb.send(other, data);
+        let other = (port + 1) % ctx.program.port_count.max(1);
+        // The packet that reads back the entry a packet `f` (key `k`, tuple `t`) created.
+        let read_back = |tb: &TraceBuilder,
+                         o: &Observation,
+                         k: u32,
+                         t: &Tuple,
+                         f: &[u8],
+                         rng: &mut Rng|
+         -> (u16, Vec<u8>) {
+            if by_mac {
+                let cores = nics.cores(port, f);
+                let data = nics.aim(cores, other, rng, |r| {
+                    let mut data = frame(&r.tuple(UDP), other);
+                    data[0..6].copy_from_slice(&flow_mac(k));
+                    data
+                });
+                (other, data)
+            } else if let Some(pc) = back {
+                let q = peer_of(tb, o, &equalities(pc), t, rng);
+                (pc.ports[1], frame(&q, pc.ports[1]))
+            } else {
+                (port, f.to_vec())
             }
-        } else if let Some(pc) = back {
-            let eqs = equalities(pc);
-            let other = pc.ports[1];
-            for (f, o) in flows.iter().zip(&firsts) {
-                let q = peer_of(&tb, o, &eqs, f, &mut rng);
-                tb.send(other, frame(&q, other));
-            }
-        } else {
-            for (k, f) in flows.iter().enumerate() {
-                tb.send(port, with_src_mac(frame(f, port), k));
+        };
+        let mut tb = TraceBuilder::new(ctx.program, ctx.parse_mode)?;
+        let t_prime = tb.now;
+        for (p, f) in &primers {
+            tb.send_at(*p, f.clone(), t_prime);
+        }
+        let t0 = tb.now;
+        let firsts: Vec<Observation> = flows
+            .iter()
+            .map(|(_, _, f)| tb.send(port, f.clone()))
+            .collect();
+        for ((k, t, f), o) in flows.iter().zip(&firsts).skip(1) {
+            let (p, data) = read_back(&tb, o, *k, t, f, &mut rng);
+            tb.send(p, data);
+        }
+        let mut probed = false;
+        if let (Some(ttl), Some((_, _, f0))) = (ttl, flows.first()) {
+            let cores0 = nics.cores(port, f0);
+            for (_, off) in EXPIRY_OFFSETS {
+                let t = t0.saturating_add(ttl).saturating_add_signed(off);
+                let last = tb.packets().last().map_or(0, |p| p.time_ns);
+                if t < last {
+                    break; // the fill outlasted the ttl: no clean deadline left
+                }
+                for (p, f) in &primers {
+                    tb.send_at(*p, f.clone(), t.saturating_sub(2).max(last));
+                }
+                let mut probe = None;
+                let data = nics.aim(cores0, port, &mut rng, |r| {
+                    let c = candidate(r);
+                    let f = c.2.clone();
+                    probe = Some(c);
+                    f
+                });
+                let Some((k, tuple, _)) = probe else {
+                    break;
+                };
+                let o = tb.send_at(port, data.clone(), t);
+                let (p, back_data) = read_back(&tb, &o, k, &tuple, &data, &mut rng);
+                tb.send_at(p, back_data, t);
+                probed = true;
             }
         }
+        let probes = if probed {
+            format!(
+                ", then a fresh key and its read-back at the first entry's deadline -1/0/+1 ns (ttl {} ns; the first entry is not read back)",
+                ttl.unwrap_or(0)
+            )
+        } else {
+            String::new()
+        };
         out.push(tb.finish(
             format!("table-full:{object}"),
-            format!("{count} distinct flows for `{object}` (capacity {cap}) within its ttl, then the packets that read them back"),
+            format!(
+                "{} distinct flows for `{object}` (capacity {cap}{}) within its ttl, then the packets that read them back{probes}",
+                flows.len(),
+                if nics.sn.is_some() { ", every core given its share" } else { "" }
+            ),
         ));
     }
     Ok(out)

@@ -446,7 +446,19 @@ impl Verifier {
                         report: SourceReport {
                             name: format!("paths:path-{}", t.path),
                             kind: SourceKind::Paths,
-                            purpose: format!("reaches feasible path {}", t.path),
+                            // A sequence found with small `--set` values is still run
+                            // (its prefix exercises the NF as loaded), but says so.
+                            purpose: if t.overrides.is_empty() {
+                                format!("reaches feasible path {}", t.path)
+                            } else {
+                                let set: Vec<String> =
+                                    t.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                                format!(
+                                    "the sequence that reaches feasible path {} with --set {}; with the configuration as loaded it may take others",
+                                    t.path,
+                                    set.join(" ")
+                                )
+                            },
                             packets: t.packets.len() as u64,
                             refused: 0,
                             refused_reasons: Vec::new(),

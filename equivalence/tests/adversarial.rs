@@ -404,62 +404,130 @@ fn odd_packet_trace_covers_every_kind_from_every_port() {
         .all(|(_, o)| *o == Observation::Drop));
 }
 
+/// The observations of the packets from `port`.
+fn from_port<'a>(t: &AdversarialTrace, obs: &'a [Observation], port: u16) -> Vec<&'a Observation> {
+    t.packets
+        .iter()
+        .zip(obs)
+        .filter(|(p, _)| p.port == port)
+        .map(|(_, o)| o)
+        .collect()
+}
+
+fn forwards(o: &Observation) -> bool {
+    matches!(o, Observation::Forward { .. })
+}
+
 #[test]
 fn table_full_fills_the_table() {
     let nf = load("fw", &[("max_flows", "16")]);
     let traces = table_full(&ctx(&nf)).expect("traces");
     let t = named(&traces, "table-full:flows");
     let obs = run(&nf.program, &t.packets);
-    let lan: Vec<&Observation> = t
-        .packets
-        .iter()
-        .zip(&obs)
-        .filter(|(p, _)| p.port == 0)
-        .map(|(_, o)| o)
-        .collect();
-    let wan: Vec<&Observation> = t
-        .packets
-        .iter()
-        .zip(&obs)
-        .filter(|(p, _)| p.port == 1)
-        .map(|(_, o)| o)
-        .collect();
-    assert_eq!(lan.len(), 20);
+    let lan = from_port(t, &obs, 0);
+    let wan = from_port(t, &obs, 1);
+    // 16 + 4 flows, then a fresh flow at each of the 3 probe times.
+    assert_eq!(lan.len(), 23);
     assert!(
-        lan.iter().all(|o| matches!(o, Observation::Forward { .. })),
+        lan.iter().all(|o| forwards(o)),
         "fw forwards even when full"
     );
+    // Replies: flows 1..16 (the first is the sentinel, not read back), 4 over the
+    // capacity, then the probes' replies.
+    assert_eq!(wan.len(), 22);
     assert!(
-        wan[..16]
-            .iter()
-            .all(|o| matches!(o, Observation::Forward { .. })),
-        "replies to the first 16 flows pass"
+        wan[..15].iter().all(|o| forwards(o)),
+        "replies to the stored flows pass"
     );
     assert!(
-        wan[16..].iter().all(|o| **o == Observation::Drop),
+        wan[15..19].iter().all(|o| **o == Observation::Drop),
         "replies to flows that found the table full are dropped"
+    );
+    assert_eq!(
+        *wan[19],
+        Observation::Drop,
+        "full one ns before the deadline"
+    );
+    assert_eq!(
+        *wan[20],
+        Observation::Drop,
+        "still full exactly at the deadline"
+    );
+    assert!(
+        forwards(wan[21]),
+        "the sentinel's slot is free one ns after"
+    );
+    // The probes sit at the sentinel's deadline.
+    let fw_ttl = match nf.program.states[0].kind {
+        maestro_analyzer::StateKind::Table { ttl, .. } => ttl,
+        _ => panic!("fw's flows are a table"),
+    };
+    let lan_times: Vec<u64> = t
+        .packets
+        .iter()
+        .filter(|p| p.port == 0)
+        .map(|p| p.time_ns)
+        .collect();
+    assert_eq!(lan_times[21], lan_times[0] + fw_ttl);
+    // Every core gets its share (8 of 16) under the solved steering, the sentinel on core 0.
+    let nic = maestro_runtime::exec::nic::NicModel::new(&nf.steering.nic_config(), 2).expect("nic");
+    let cores: Vec<u16> = t
+        .packets
+        .iter()
+        .filter(|p| p.port == 0)
+        .take(16)
+        .map(|p| nic.steer(0, &p.data).core)
+        .collect();
+    assert_eq!(cores[0], 0);
+    assert_eq!(cores.iter().filter(|&&c| c == 0).count(), 8, "{cores:?}");
+    assert_eq!(
+        nic.steer(
+            0,
+            &t.packets
+                .iter()
+                .filter(|p| p.port == 0)
+                .nth(21)
+                .expect("probe")
+                .data
+        )
+        .core,
+        0,
+        "probes on the sentinel's core"
     );
 
     let nf = load("nat", &[("max_flows", "16")]);
     let traces = table_full(&ctx(&nf)).expect("traces");
     let t = named(&traces, "table-full:flows");
     let obs = run(&nf.program, &t.packets);
-    let lan: Vec<&Observation> = t
-        .packets
-        .iter()
-        .zip(&obs)
-        .filter(|(p, _)| p.port == 0)
-        .map(|(_, o)| o)
-        .collect();
-    assert!(lan[..16]
-        .iter()
-        .all(|o| matches!(o, Observation::Forward { .. })));
+    let lan = from_port(t, &obs, 0);
+    assert_eq!(lan.len(), 23);
+    assert!(lan[..16].iter().all(|o| forwards(o)));
     assert!(
-        lan[16..].iter().all(|o| **o == Observation::Drop),
-        "nat drops new flows when full"
+        lan[16..22].iter().all(|o| **o == Observation::Drop),
+        "nat drops new flows when full, up to the sentinel's deadline"
+    );
+    assert!(
+        forwards(lan[22]),
+        "a flow after the deadline gets the freed port"
     );
     let wan_hits = forwarded_from(&t.packets, &obs, 1);
-    assert_eq!(wan_hits, 16, "the 16 allocated flows are translated back");
+    assert_eq!(
+        wan_hits, 16,
+        "15 stored flows and the last probe are translated back"
+    );
+
+    // A policer's table: full exactly where the first bucket expires.
+    let nf = load("pol", &[("capacity", "16")]);
+    let traces = table_full(&ctx(&nf)).expect("traces");
+    let t = named(&traces, "table-full:buckets");
+    let obs = run(&nf.program, &t.packets);
+    let n = obs.len();
+    assert!(
+        obs[n - 6..n - 2].iter().all(|o| *o == Observation::Drop),
+        "{:?}",
+        &obs[n - 6..]
+    );
+    assert!(obs[n - 2..].iter().all(forwards), "{:?}", &obs[n - 6..]);
 }
 
 #[test]
@@ -525,28 +593,202 @@ fn bridge_table_full_learns_distinct_macs() {
     let traces = table_full(&ctx(&nf)).expect("traces");
     let t = named(&traces, "table-full:macs");
     let obs = run(&nf.program, &t.packets);
-    let lookups: Vec<&Observation> = t
-        .packets
-        .iter()
-        .zip(&obs)
-        .filter(|(p, _)| p.port == 1)
-        .map(|(_, o)| o)
-        .collect();
-    assert_eq!(lookups.len(), 20);
+    let lookups = from_port(t, &obs, 1);
+    // Stations 1..20 (the first is the sentinel), then one probe per deadline offset.
+    assert_eq!(lookups.len(), 22);
     assert!(
-        lookups[..16]
+        lookups[..15]
             .iter()
             .all(|o| matches!(o, Observation::Forward { port: 0, .. })),
-        "the 16 learned stations are forwarded to their port"
+        "the learned stations are forwarded to their port"
     );
     assert!(
-        lookups[16..]
+        lookups[15..21]
             .iter()
             .all(|o| matches!(o, Observation::Flood { .. })),
-        "stations the full table could not learn are flooded"
+        "stations the full table could not learn are flooded, up to the sentinel's deadline"
+    );
+    assert!(
+        matches!(lookups[21], Observation::Forward { port: 0, .. }),
+        "one ns after it, a new station is learned"
     );
     assert!(
         reta_collisions(&ctx(&nf)).expect("traces").is_empty(),
         "MAC keys are not RSS-hashable"
     );
+}
+
+/// The observation of the last packet of a trace on the reference interpreter.
+fn last_outcome(program: &NfProgram, t: &AdversarialTrace) -> Observation {
+    run(program, &t.packets)
+        .pop()
+        .unwrap_or_else(|| panic!("{} is empty", t.name))
+}
+
+/// What the last two packets of a trace (a limit's probes: the first value again, then
+/// a new one) get from the reference interpreter, as (forwarded, forwarded).
+fn limit_probes(program: &NfProgram, traces: &[AdversarialTrace], name: &str) -> (bool, bool) {
+    let obs = run(program, &named(traces, name).packets);
+    let n = obs.len();
+    (forwards(&obs[n - 2]), forwards(&obs[n - 1]))
+}
+
+#[test]
+fn psd_limit_traces_reach_the_port_limit_with_the_default_config() {
+    let nf = load("psd", &[]);
+    let traces = adversarial::limits(&ctx(&nf)).expect("traces");
+    // Two deadlines (first and last packet), each probed -1/0/+1 ns and after a refresh.
+    assert_eq!(traces.len(), 8);
+    let max_ports = 64;
+    for t in &traces {
+        let obs = run(&nf.program, &t.packets);
+        // 63 stored ports, 8 new ones: the first takes the last slot, the rest are a scan.
+        let burst = &obs[max_ports - 1..max_ports - 1 + adversarial::LIMIT_BURST];
+        assert!(
+            obs[..max_ports - 1].iter().all(forwards),
+            "{}: ports below the limit pass",
+            t.name
+        );
+        assert!(forwards(&burst[0]), "{}", t.name);
+        assert!(
+            burst[1..].iter().all(|o| *o == Observation::Drop),
+            "{}: ports beyond the limit are a scan",
+            t.name
+        );
+    }
+    let probes = |label: &str| limit_probes(&nf.program, &traces, &format!("limit:ports:{label}"));
+    // The source lives until the last packet's time + ttl: a stored port passes, a new
+    // one is a scan, exactly at the deadline too; one ns later the source starts over.
+    assert_eq!(probes("last:before"), (true, false));
+    assert_eq!(
+        probes("last:at"),
+        (true, false),
+        "alive exactly at the deadline"
+    );
+    assert_eq!(
+        probes("last:after"),
+        (true, true),
+        "expired: the source starts over"
+    );
+    assert_eq!(
+        probes("last:refreshed"),
+        (true, false),
+        "a stored port refreshed the source"
+    );
+    assert_eq!(
+        probes("first:after"),
+        (true, false),
+        "later packets refreshed the source"
+    );
+    // The refresh is a stored port between the fill and the deadline.
+    let t = named(&traces, "limit:ports:last:refreshed");
+    let n = t.packets.len();
+    assert_eq!(t.packets[n - 3].data, t.packets[0].data);
+    assert!(t.packets[n - 3].time_ns < t.packets[n - 1].time_ns);
+    // The burst's ports race: they reach both cores under the locks steering.
+    let nic = maestro_runtime::exec::nic::NicModel::new(&adversarial::locks_nic(&nf.program, 2), 2)
+        .expect("nic");
+    let t = named(&traces, "limit:ports:last:at");
+    let cores: std::collections::BTreeSet<u16> = t.packets
+        [max_ports - 1..max_ports - 1 + adversarial::LIMIT_BURST]
+        .iter()
+        .map(|p| nic.steer(p.port, &p.data).core)
+        .collect();
+    assert_eq!(cores.len(), 2, "{cores:?}");
+}
+
+#[test]
+fn bridge_expiry_probes_address_the_learned_mac() {
+    let nf = load("bridge", &[]);
+    let traces = expiry_boundaries(&ctx(&nf)).expect("traces");
+    let names: Vec<&str> = traces.iter().map(|t| t.name.as_str()).collect();
+    let t = named(&traces, "expiry:macs:at:p1-eth.dst");
+    assert_eq!(t.packets.len(), 2, "{names:?}");
+    assert_eq!(
+        t.packets[1].data[0..6],
+        t.packets[0].data[6..12],
+        "to the learned MAC"
+    );
+    let probe = |label: &str| {
+        last_outcome(
+            &nf.program,
+            named(&traces, &format!("expiry:macs:{label}:p1-eth.dst")),
+        )
+    };
+    assert!(matches!(
+        probe("before"),
+        Observation::Forward { port: 0, .. }
+    ));
+    assert!(
+        matches!(probe("at"), Observation::Forward { port: 0, .. }),
+        "alive exactly at the deadline"
+    );
+    assert!(
+        matches!(probe("after"), Observation::Flood { .. }),
+        "expired: flooded"
+    );
+}
+
+#[test]
+fn lb_expiry_probes_need_a_live_backend() {
+    let nf = load("lb", &[]);
+    let traces = expiry_boundaries(&ctx(&nf)).expect("traces");
+    let probe = |label: &str| {
+        last_outcome(
+            &nf.program,
+            named(&traces, &format!("expiry:backends:{label}:wan-index")),
+        )
+    };
+    assert!(matches!(
+        probe("before"),
+        Observation::Forward { port: 0, .. }
+    ));
+    assert!(
+        matches!(probe("at"), Observation::Forward { port: 0, .. }),
+        "the backend is alive exactly at its deadline"
+    );
+    assert_eq!(probe("after"), Observation::Drop, "no live backend");
+    // Flows are pinned only behind a backend: the flows traces put one in place first,
+    // and again before the probe.
+    let t = named(&traces, "expiry:flows:at");
+    let obs = run(&nf.program, &t.packets);
+    assert!(t.packets.iter().any(|p| p.port == 0), "a heartbeat first");
+    assert!(
+        matches!(obs.last(), Some(Observation::Forward { .. })),
+        "{obs:?}"
+    );
+}
+
+#[test]
+fn cl_limit_traces_bring_a_client_over_its_threshold() {
+    let nf = load("cl", &[]);
+    let traces = adversarial::limits(&ctx(&nf)).expect("traces");
+    assert_eq!(traces.len(), 8, "flows and clients share one ttl");
+    let t = named(&traces, "limit:clients:first:at");
+    let obs = run(&nf.program, &t.packets);
+    // The client's flows pass up to its threshold (64) and the end of the burst is over it.
+    let fill = &obs[..obs.len() - 2];
+    let passed = fill.iter().filter(|o| forwards(o)).count();
+    assert!(
+        (64..63 + adversarial::LIMIT_BURST).contains(&passed),
+        "{passed} of {} passed",
+        fill.len()
+    );
+    assert_eq!(fill.last(), Some(&Observation::Drop));
+    // The first flow is alive up to its own deadline; after it, it is a new flow of a
+    // client still over its threshold. A refresh before the deadline keeps it alive.
+    let probes =
+        |label: &str| limit_probes(&nf.program, &traces, &format!("limit:clients:{label}"));
+    assert_eq!(probes("first:before"), (true, false));
+    assert_eq!(
+        probes("first:at"),
+        (true, false),
+        "alive exactly at the deadline"
+    );
+    assert_eq!(
+        probes("first:after"),
+        (false, false),
+        "expired, and over the threshold"
+    );
+    assert_eq!(probes("first:refreshed"), (true, false));
 }
