@@ -111,19 +111,41 @@ impl Builder {
         })?;
         let dir = self.cache.join("builds").join(format!("{package}-{key}"));
         let binary = dir.join(package);
-        if dir.join("built.ok").is_file() && binary.is_file() {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Ok(Built {
-                binary,
-                crate_dir: dir,
+        let ready = || dir.join("built.ok").is_file() && binary.is_file();
+        let cached = |staging: &Path| {
+            let _ = std::fs::remove_dir_all(staging);
+            Ok(Built {
+                binary: binary.clone(),
+                crate_dir: dir.clone(),
                 cached: true,
-                key,
-            });
+                key: key.clone(),
+            })
+        };
+        if ready() {
+            return cached(&staging);
         }
         create_dir(&self.cache.join("builds"))?;
+        // One build per crate at a time, across threads and processes: a second builder
+        // waits here, then finds the first one's binary. Without it, the second would
+        // delete and rewrite a binary the first is already running ("text file busy").
+        let lock_path = self
+            .cache
+            .join("builds")
+            .join(format!("{package}-{key}.lock"));
+        let lock = std::fs::File::create(&lock_path).map_err(|source| BuildError::Cache {
+            path: lock_path.clone(),
+            source,
+        })?;
+        lock.lock().map_err(|source| BuildError::Cache {
+            path: lock_path.clone(),
+            source,
+        })?;
+        if ready() {
+            return cached(&staging);
+        }
         let _ = std::fs::remove_dir_all(&dir);
         if std::fs::rename(&staging, &dir).is_err() {
-            // Another maestro moved the same crate in first; build over its copy.
+            // The folder could not be replaced; build over what is there.
             let _ = std::fs::remove_dir_all(&staging);
         }
         self.cargo_build(&dir, package)?;
@@ -132,16 +154,22 @@ impl Builder {
         if !built.is_file() {
             return Err(BuildError::NoBinary { dir, binary: built });
         }
-        std::fs::copy(&built, &binary).map_err(|source| BuildError::Cache {
-            path: binary.clone(),
-            source,
-        })?;
+        // Copy, then rename into place: the binary's path never names a half-written
+        // file, and a process still running an older copy keeps its own inode.
+        let partial = dir.join(format!("{package}.partial-{}", std::process::id()));
+        std::fs::copy(&built, &partial)
+            .and_then(|_| std::fs::rename(&partial, &binary))
+            .map_err(|source| BuildError::Cache {
+                path: binary.clone(),
+                source,
+            })?;
         std::fs::write(dir.join("built.ok"), RUNTIME_DIGEST).map_err(|source| {
             BuildError::Cache {
                 path: dir.join("built.ok"),
                 source,
             }
         })?;
+        drop(lock);
         Ok(Built {
             binary,
             crate_dir: dir,
@@ -329,6 +357,33 @@ mod tests {
         // The first binary is a private copy: still the old program.
         let out = Command::new(&first.binary).output().expect("runs");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one");
+    }
+
+    #[test]
+    fn concurrent_builds_of_one_crate_build_it_once_and_both_run_it() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let b = Builder::new(Some(cache.path().to_path_buf())).with_progress(false);
+        let builds: Vec<Built> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let built = b
+                            .build("hello-gen", |d| write_hello(d, "same"))
+                            .expect("builds");
+                        // Run it at once, while the others may still be installing.
+                        let out = Command::new(&built.binary).output().expect("runs");
+                        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "same");
+                        built
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        assert_eq!(builds.iter().filter(|b| !b.cached).count(), 1);
+        assert!(builds.windows(2).all(|w| w[0].binary == w[1].binary));
     }
 
     #[test]
