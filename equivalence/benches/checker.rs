@@ -2,6 +2,11 @@
 //! reference interpreter, the generated `seq` and `sn` on 2 cores (real threads), and
 //! the comparisons, end to end. The one-time build of the generated binary happens before
 //! timing (cached in the target directory).
+//!
+//! What one iteration does (`Verifier::check_source`): the interpreter thread starts and
+//! the packet file is written; both binaries run at once beside it (separate
+//! processes); each record file is read as its run ends and compared once the reference
+//! is ready. The machine's load changes the number a lot: report it with the result.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use maestro_build::Builder;

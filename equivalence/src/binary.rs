@@ -3,12 +3,12 @@
 //! files. The checker therefore tests the code that is deployed, not a re-interpretation.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use maestro_analyzer::NfProgram;
 use maestro_build::{Builder, Built};
 use maestro_generator::{CrateOptions, GenOptions};
-use maestro_runtime::exec::wire::{write_packets, RecordFile};
+use maestro_runtime::exec::wire::{write_packets, RecordRun};
 use maestro_runtime::exec::Strategy;
 use maestro_runtime::InputPacket;
 use serde::Deserialize;
@@ -164,22 +164,32 @@ impl GeneratedBinary {
         self.info.state.iter().map(|s| s.name.clone()).collect()
     }
 
-    /// Runs `record` over a packet file and reads the record file back.
-    pub fn record(
+    /// Starts `record` over a packet file; [`RunningRecord::finish`] waits for it and
+    /// reads what it wrote. Several may run at once (each is its own process).
+    pub fn start(
         &self,
         packets: &Path,
         work: &Path,
         req: &RecordRequest,
-    ) -> Result<RecordFile, BinaryError> {
+    ) -> Result<RunningRecord, BinaryError> {
         let binary = &self.built.binary;
-        let output = work.join(format!(
-            "records-{}-{}-{}-{}-{}.bin",
+        let stem = format!(
+            "records-{}-{}-{}-{}-{}",
             req.strategy.name(),
             req.cores,
             req.schedule_name().replace(':', "-"),
             std::process::id(),
             unique()
-        ));
+        );
+        let output = work.join(format!("{stem}.bin"));
+        let stderr_path = work.join(format!("{stem}.err"));
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| BinaryError::Output {
+            binary: binary.clone(),
+            detail: format!(
+                "cannot create {} for its error output ({e}); check that the work directory is writable",
+                stderr_path.display()
+            ),
+        })?;
         let mut cmd = Command::new(binary);
         cmd.arg("record")
             .arg("--input")
@@ -189,7 +199,10 @@ impl GeneratedBinary {
             .args(["--strategy", req.strategy.name()])
             .args(["--cores", &req.cores.to_string()])
             .args(["--schedule", &req.schedule_name()])
-            .args(["--parse-mode", req.parse_mode]);
+            .args(["--parse-mode", req.parse_mode])
+            // Most frames leave with a few header bytes changed: the file stores the
+            // changes, and the checker reads it with the inputs it wrote.
+            .arg("--patch-frames");
         if let Some(rss) = &req.rss {
             cmd.arg("--rss").arg(rss);
         }
@@ -202,46 +215,108 @@ impl GeneratedBinary {
         if req.no_rename {
             cmd.arg("--no-rename");
         }
-        let out = cmd.output().map_err(|source| BinaryError::Spawn {
+        // stderr goes to a file: a pipe nobody drains while other runs are awaited
+        // could fill up and stall the child.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr));
+        let mut running = RunningRecord {
+            child: None,
+            binary: binary.clone(),
+            command: format!(
+                "record --strategy {} --cores {} --schedule {}",
+                req.strategy.name(),
+                req.cores,
+                req.schedule_name()
+            ),
+            output,
+            stderr: stderr_path,
+        };
+        running.child = Some(cmd.spawn().map_err(|source| BinaryError::Spawn {
             binary: binary.clone(),
             source,
-        })?;
-        if !out.status.success() {
-            return Err(BinaryError::Failed {
-                binary: binary.clone(),
-                command: format!(
-                    "record --strategy {} --cores {} --schedule {}",
-                    req.strategy.name(),
-                    req.cores,
-                    req.schedule_name()
-                ),
-                code: out.status.code(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
-        let file = RecordFile::read(&output).map_err(|e| BinaryError::Output {
-            binary: binary.clone(),
-            detail: e.to_string(),
-        });
-        let _ = std::fs::remove_file(&output);
-        file
+        })?);
+        Ok(running)
+    }
+
+    /// Runs `record` over a packet file holding `inputs` and reads the record file back.
+    pub fn record<'a>(
+        &self,
+        packets: &Path,
+        inputs: &'a [InputPacket],
+        work: &Path,
+        req: &RecordRequest,
+    ) -> Result<RecordRun<'a>, BinaryError> {
+        self.start(packets, work, req)?.finish(inputs)
     }
 
     /// Writes `packets` to a packet file in `work` and records one run over them.
-    pub fn record_packets(
+    pub fn record_packets<'a>(
         &self,
-        packets: &[InputPacket],
+        packets: &'a [InputPacket],
         work: &Path,
         req: &RecordRequest,
-    ) -> Result<RecordFile, BinaryError> {
+    ) -> Result<RecordRun<'a>, BinaryError> {
         let path = work.join(format!("packets-{}-{}.bin", std::process::id(), unique()));
         write_packets(&path, packets).map_err(|e| BinaryError::Output {
             binary: path.clone(),
             detail: e.to_string(),
         })?;
-        let result = self.record(&path, work, req);
+        let result = self.record(&path, packets, work, req);
         let _ = std::fs::remove_file(&path);
         result
+    }
+}
+
+/// A `record` run in progress. Dropped before [`finish`](Self::finish) (an error
+/// elsewhere), it kills the child; either way its files are removed.
+pub struct RunningRecord {
+    child: Option<Child>,
+    binary: PathBuf,
+    command: String,
+    output: PathBuf,
+    stderr: PathBuf,
+}
+
+impl RunningRecord {
+    /// Waits for the run and reads its record file; `inputs` are the packets of the
+    /// packet file it was given (its frames are stored as patches of them).
+    pub fn finish(mut self, inputs: &[InputPacket]) -> Result<RecordRun<'_>, BinaryError> {
+        let Some(mut child) = self.child.take() else {
+            return Err(BinaryError::Output {
+                binary: self.binary.clone(),
+                detail: "the run was not started".into(),
+            });
+        };
+        let status = child.wait().map_err(|source| BinaryError::Spawn {
+            binary: self.binary.clone(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(BinaryError::Failed {
+                binary: self.binary.clone(),
+                command: self.command.clone(),
+                code: status.code(),
+                stderr: std::fs::read(&self.stderr)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_else(|e| format!("(cannot read its stderr: {e})")),
+            });
+        }
+        RecordRun::read(&self.output, inputs).map_err(|e| BinaryError::Output {
+            binary: self.binary.clone(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+impl Drop for RunningRecord {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.output);
+        let _ = std::fs::remove_file(&self.stderr);
     }
 }
 

@@ -6,13 +6,15 @@
 //!    nothing else is given, and with `--adversarial` the generated families
 //!    ([`crate::adversarial`]), property-based random traces and one sequence per
 //!    feasible path ([`crate::paths`]).
-//! 3. Per source: the reference interpreter (in a thread, while the binary runs), the
-//!    generated `seq` against it bit for bit, then each parallel strategy on real threads
-//!    and under deterministic seeded schedules, compared by [`crate::compare::compare_run`].
+//! 3. Per source: the reference interpreter (in a thread, while the binaries run, two
+//!    at a time), the generated `seq` against it bit for bit, then each parallel strategy
+//!    on real threads and under deterministic seeded schedules, compared by
+//!    [`crate::compare::compare_run`].
 //! 4. The first failing divergence of each run is minimized by delta debugging and
 //!    written as a pcapng counterexample to `--out-dir`.
 //! 5. The Z3 co-location proof, path coverage, and with `--mutants` the self-test.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use maestro_analyzer::{Analysis, AnalyzeOptions, NfProgram};
@@ -22,15 +24,18 @@ use maestro_interpreter::{InterpOptions, Interpreter};
 use maestro_rss::{export, solve, z3check, RssConfig, SolveOptions};
 use maestro_runtime::capture::{CaptureItem, CaptureReader, DeviceMap, PortAssigner};
 use maestro_runtime::exec::nic::NicConfig;
-use maestro_runtime::exec::wire::{write_packets, RecordFile};
+use maestro_runtime::exec::wire::{write_packets, RecordRun};
 use maestro_runtime::exec::Strategy;
 use maestro_runtime::packet::ParseMode;
 use maestro_runtime::{InputPacket, Observation};
 use proptest::strategy::{Strategy as _, ValueTree};
 
 use crate::adversarial::{self, AdversarialContext, Steering};
-use crate::binary::{BinaryError, GeneratedBinary, RecordRequest};
-use crate::compare::{compare_run, level_for, CompareCtx, Renamed, RunData, StateObject};
+use crate::binary::{BinaryError, GeneratedBinary, RecordRequest, RunningRecord};
+use crate::compare::{
+    compare_run_early, compare_run_outputs, level_for, CompareCtx, EarlyChecks, Renamed, RunData,
+    StateObject,
+};
 use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
 use crate::mutants::{self, MutantInput, MutantKind};
 use crate::paths;
@@ -63,6 +68,11 @@ pub enum VerifyError {
         source: std::io::Error,
     },
 }
+
+/// Generated binaries running at once while the checker checks one source (besides the
+/// interpreter thread): the `seq` binary and the first parallel run overlap, and a
+/// machine with two cores is busy without drowning in processes.
+const IN_FLIGHT: usize = 2;
 
 /// Deterministic schedules tried per trace against a runtime (lock protocol) mutant.
 const MUTANT_SCHEDULES: u64 = 8;
@@ -537,39 +547,72 @@ impl Verifier {
         req: &RecordRequest,
     ) -> Result<Vec<Divergence>, VerifyError> {
         let file = binary.record_packets(packets, &self.opts.work_dir, req)?;
-        self.compare_file(packets, reference, req, &file)
+        let early = self.early_checks(packets, req, &file);
+        self.compare_file(packets, reference, req, &file, early)
     }
 
+    /// The run as [`crate::compare::compare_run`] sees it, with `observations`.
+    fn run_data<'r>(
+        req: &RecordRequest,
+        file: &'r RecordRun<'_>,
+        observations: &'r [Observation],
+    ) -> RunData<'r> {
+        RunData {
+            strategy: req.strategy,
+            cores: req.cores,
+            observations,
+            records: &file.records,
+            translations: &file.translations,
+            access_logs: &file.trailer.access_logs,
+        }
+    }
+
+    /// The checks that need no reference ([`compare_run_early`]), run as soon as the
+    /// record file is read.
+    fn early_checks<'p>(
+        &self,
+        packets: &'p [InputPacket],
+        req: &RecordRequest,
+        file: &RecordRun<'_>,
+    ) -> EarlyChecks<'p> {
+        compare_run_early(&self.ctx(), packets, &Self::run_data(req, file, &[]))
+    }
+
+    /// The rest of [`crate::compare::compare_run`]: the run's outputs against the reference.
     fn compare_file(
         &self,
         packets: &[InputPacket],
         reference: &[Observation],
         req: &RecordRequest,
-        file: &RecordFile,
+        file: &RecordRun<'_>,
+        early: EarlyChecks<'_>,
     ) -> Result<Vec<Divergence>, VerifyError> {
-        let observations: Vec<Observation> =
-            file.entries.iter().map(|e| e.observation.clone()).collect();
-        let records: Vec<_> = file.entries.iter().map(|e| e.record).collect();
-        let translations: Vec<_> = file
-            .entries
-            .iter()
-            .flat_map(|e| e.translations.iter().cloned())
-            .collect();
-        let run = RunData {
-            strategy: req.strategy,
-            cores: req.cores,
-            observations: &observations,
-            records: &records,
-            translations: &translations,
-            access_logs: &file.trailer.access_logs,
+        // Observations are copied out of the file only when one differs from the
+        // reference: where all are equal, the reference's values are the run's.
+        let all_equal = file.len() == reference.len()
+            && reference
+                .iter()
+                .enumerate()
+                .all(|(i, r)| file.observation(i).is_some_and(|o| o.matches(r)));
+        let copied;
+        let observations = if all_equal {
+            reference
+        } else {
+            copied = file.observations();
+            &copied[..]
         };
-        compare_run(&self.ctx(), packets, reference, &run)
+        let run = Self::run_data(req, file, observations);
+        compare_run_outputs(&self.ctx(), packets, reference, &run, early)
             .map_err(|e| VerifyError::Compare(e.to_string()))
     }
 
     /// Runs every check over one source (the generated `seq` against the interpreter,
     /// then each of `strategies` on threads and the deterministic seeds), appending to
     /// the report.
+    ///
+    /// Everything that can overlap does: the interpreter runs in a thread of this
+    /// process while up to `IN_FLIGHT` generated binaries (separate processes) run
+    /// beside it, and each record file is read as soon as its run ends.
     pub fn check_source(
         &self,
         src: &Source,
@@ -581,16 +624,6 @@ impl Verifier {
             src.report.name,
             src.packets.len()
         ));
-        // The interpreter runs beside the generated seq binary (a separate process).
-        // Every run of this source reads one packet file.
-        let packet_file = self
-            .opts
-            .work_dir
-            .join(format!("source-{}.bin", sanitize(&src.report.name)));
-        write_packets(&packet_file, &src.packets).map_err(|e| VerifyError::Input {
-            path: packet_file.clone(),
-            reason: e.to_string(),
-        })?;
         let mut requests = vec![self.request(Strategy::Seq, None)];
         for &s in strategies {
             requests.push(self.request(s, None));
@@ -598,39 +631,24 @@ impl Verifier {
                 requests.push(self.request(s, Some(self.opts.seed.wrapping_add(k))));
             }
         }
-        // The interpreter runs beside the generated binaries (separate processes): the
-        // first runs overlap with it, the rest are compared as they come.
-        const OVERLAPPED: usize = 2;
+        // Every run of this source reads one packet file.
+        let packet_file = self
+            .opts
+            .work_dir
+            .join(format!("source-{}.bin", sanitize(&src.report.name)));
         let (program, mode) = (&self.program, self.opts.parse_mode);
-        let (reference, early) = std::thread::scope(|scope| {
+        let runs = std::thread::scope(|scope| {
             let interp = scope.spawn(move || reference(program, mode, &src.packets));
-            let early: Vec<Result<RecordFile, BinaryError>> = requests
-                .iter()
-                .take(OVERLAPPED)
-                .map(|req| {
-                    self.announce(src, req);
-                    self.binary.record(&packet_file, &self.opts.work_dir, req)
+            let runs = write_packets(&packet_file, &src.packets)
+                .map_err(|e| VerifyError::Input {
+                    path: packet_file.clone(),
+                    reason: e.to_string(),
                 })
-                .collect();
-            let reference = interp.join().unwrap_or_else(|_| {
-                Err(VerifyError::Interpreter("the interpreter panicked".into()))
-            });
-            (reference, early)
-        });
-        let reference = reference?;
-        let mut runs = Vec::new();
-        for (req, file) in requests.iter().zip(early) {
-            let ds = self.compare_file(&src.packets, &reference, req, &file?)?;
-            runs.push((req.clone(), ds));
-        }
-        for req in requests.iter().skip(OVERLAPPED) {
-            self.announce(src, req);
-            let file = self.binary.record(&packet_file, &self.opts.work_dir, req)?;
-            let ds = self.compare_file(&src.packets, &reference, req, &file)?;
-            runs.push((req.clone(), ds));
-        }
-        let _ = std::fs::remove_file(&packet_file);
-        for (req, ds) in runs {
+                .and_then(|()| self.run_requests(src, &packet_file, &requests, interp));
+            let _ = std::fs::remove_file(&packet_file);
+            runs
+        })?;
+        for (req, ds) in requests.into_iter().zip(runs) {
             let level = if req.strategy == Strategy::Seq {
                 crate::report::Level::Strict
             } else {
@@ -654,6 +672,88 @@ impl Verifier {
             report.strategies.push(run);
         }
         Ok(())
+    }
+
+    /// Runs `requests` over `packet_file` (holding `src`'s packets), at most
+    /// `IN_FLIGHT` at once, and compares each with the reference `interp` computes;
+    /// the divergences of each request, in order. Runs that end before the reference is
+    /// ready wait for it, already read. The interpreter thread is joined on every path.
+    fn run_requests<'s>(
+        &self,
+        src: &'s Source,
+        packet_file: &Path,
+        requests: &[RecordRequest],
+        interp: std::thread::ScopedJoinHandle<'_, Result<Vec<Observation>, VerifyError>>,
+    ) -> Result<Vec<Vec<Divergence>>, VerifyError> {
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<Observation>, VerifyError>>| {
+            h.join().unwrap_or_else(|_| {
+                Err(VerifyError::Interpreter("the interpreter panicked".into()))
+            })
+        };
+        let mut interp = Some(interp);
+        let mut reference: Option<Vec<Observation>> = None;
+        let mut results: Vec<Option<Vec<Divergence>>> = vec![None; requests.len()];
+        let mut waiting: Vec<(usize, RecordRun<'s>, EarlyChecks<'s>)> = Vec::new();
+        let mut flight: VecDeque<(usize, RunningRecord)> = VecDeque::new();
+        let mut next = 0;
+        let outcome = (|| -> Result<(), VerifyError> {
+            loop {
+                while flight.len() < IN_FLIGHT && next < requests.len() {
+                    let req = &requests[next];
+                    self.announce(src, req);
+                    let running = self.binary.start(packet_file, &self.opts.work_dir, req)?;
+                    flight.push_back((next, running));
+                    next += 1;
+                }
+                let Some((k, running)) = flight.pop_front() else {
+                    return Ok(());
+                };
+                let file = running.finish(&src.packets)?;
+                let early = self.early_checks(&src.packets, &requests[k], &file);
+                if reference.is_none() && interp.as_ref().is_some_and(|h| h.is_finished()) {
+                    if let Some(h) = interp.take() {
+                        reference = Some(join(h)?);
+                    }
+                }
+                match &reference {
+                    Some(r) => {
+                        results[k] =
+                            Some(self.compare_file(&src.packets, r, &requests[k], &file, early)?)
+                    }
+                    None => waiting.push((k, file, early)),
+                }
+            }
+        })();
+        // Unfinished runs (after an error) are killed when dropped.
+        drop(flight);
+        let joined = interp.map(join);
+        outcome?;
+        let reference = match (reference, joined) {
+            (Some(r), _) => r,
+            (None, Some(r)) => r?,
+            (None, None) => {
+                return Err(VerifyError::Interpreter(
+                    "the reference was never computed".into(),
+                ))
+            }
+        };
+        for (k, file, early) in waiting {
+            results[k] =
+                Some(self.compare_file(&src.packets, &reference, &requests[k], &file, early)?);
+        }
+        results
+            .into_iter()
+            .zip(requests)
+            .map(|(r, req)| {
+                r.ok_or_else(|| {
+                    VerifyError::Compare(format!(
+                        "the {} run ({}) was never compared",
+                        req.strategy.name(),
+                        req.schedule_name()
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn announce(&self, src: &Source, req: &RecordRequest) {

@@ -7,12 +7,45 @@
 //! one type, so equality and hashing of keys agree with those of values.
 
 use maestro_analyzer::{RecordDef, Type, Value};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Packed(u128),
     Boxed(Value),
+}
+
+/// A packed key hashes as one well-mixed word. The runtime's maps hash with a
+/// multiplicative (Fx) hasher whose low bits, which pick the bucket, depend only on the
+/// low bits of the words fed to it; a packed 5-tuple's low bits are the protocol and the
+/// low bits of an address. Over the 80,000 flow keys of the checker's benchmark trace
+/// the low 17 bits took 512 values, and lookups were 1.6 to 3 times slower than with
+/// this mix.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Packed(bits) => state.write_u64(mix128(*bits)),
+            Key::Boxed(v) => {
+                state.write_u8(1);
+                v.hash(state);
+            }
+        }
+    }
+}
+
+/// MurmurHash3's 64-bit finalizer over both halves: every input bit reaches every
+/// output bit.
+#[inline]
+fn mix128(x: u128) -> u64 {
+    let fmix = |mut h: u64| {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    };
+    fmix((x as u64) ^ fmix((x >> 64) as u64))
 }
 
 /// Converts values of one type to and from [`Key`]s.
@@ -176,6 +209,15 @@ mod tests {
         let k = c.encode(&v);
         assert!(matches!(k, Key::Packed(_)));
         assert_eq!(c.decode(&k), v);
+
+        // Equal keys hash alike, and keys that differ only in high bits do not share
+        // the low bits of their hash (what picks a bucket).
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&k), state.hash_one(k.clone()));
+        let low: std::collections::HashSet<u64> =
+            (0..256u128).map(|i| mix128(i << 96 | 6) & 0xfff).collect();
+        assert!(low.len() > 200, "{} distinct low bit patterns", low.len());
 
         let big = KeyCodec::new(Type::I64, Arc::from(Vec::new()));
         let v = Value::Int(IntTy::I64, (-2i64) as u64);

@@ -226,13 +226,15 @@ pub fn call(
             fallback,
         })
     };
-    let k = || a0.clone().unwrap_or(Value::Bool(false));
+    // Keys are encoded from a reference: no clone of a record value.
+    let no_key = Value::Bool(false);
+    let kr = a0.as_ref().unwrap_or(&no_key);
     match (&mut obj.kind, method) {
         (Kind::Table { t, .. }, TableExpire) => Ok(Some(u32v(t.expire(now)))),
-        (Kind::Table { t, codec, .. }, TableGet) => Ok(t.get(&codec.encode(&k())).map(u32v)),
-        (Kind::Table { t, codec, .. }, TableContains) => b(t.contains(&codec.encode(&k()))),
+        (Kind::Table { t, codec, .. }, TableGet) => Ok(t.get(&codec.encode(kr)).map(u32v)),
+        (Kind::Table { t, codec, .. }, TableContains) => b(t.contains(&codec.encode(kr))),
         (Kind::Table { t, codec, .. }, TableAdd) => {
-            Ok(t.add(codec.encode(&k()), Slot(a1), now).map(u32v))
+            Ok(t.add(codec.encode(kr), Slot(a1), now).map(u32v))
         }
         (Kind::Table { t, .. }, TableRefresh) => {
             let i = index(&a0);
@@ -277,16 +279,16 @@ pub fn call(
             t.set_value(i as u32, Slot(a1));
             Ok(None)
         }
-        (Kind::Table { t, codec, .. }, TableRemove) => b(t.remove(&codec.encode(&k()))),
+        (Kind::Table { t, codec, .. }, TableRemove) => b(t.remove(&codec.encode(kr))),
         (Kind::Table { t, .. }, TableFull) => b(t.is_full()),
         (Kind::Table { t, .. }, TableSize) => Ok(Some(u32v(t.len()))),
 
-        (Kind::Map { m, codec }, MapGet) => Ok(m.get(&codec.encode(&k())).cloned()),
-        (Kind::Map { m, codec }, MapContains) => b(m.contains(&codec.encode(&k()))),
+        (Kind::Map { m, codec }, MapGet) => Ok(m.get(&codec.encode(kr)).cloned()),
+        (Kind::Map { m, codec }, MapContains) => b(m.contains(&codec.encode(kr))),
         (Kind::Map { m, codec }, MapPut) => {
-            b(m.put(codec.encode(&k()), a1.unwrap_or(Value::Bool(false))))
+            b(m.put(codec.encode(kr), a1.unwrap_or(Value::Bool(false))))
         }
-        (Kind::Map { m, codec }, MapErase) => b(m.erase(&codec.encode(&k())).is_some()),
+        (Kind::Map { m, codec }, MapErase) => b(m.erase(&codec.encode(kr)).is_some()),
         (Kind::Map { m, .. }, MapSize) => Ok(Some(u32v(m.len()))),
 
         (Kind::Vector { v, zero }, VectorGet) => {
@@ -338,26 +340,26 @@ pub fn call(
             s.expire(now);
             Ok(None)
         }
-        (Kind::Sketch(s), SketchOver) => b(s.over(hash_value(&k()))),
+        (Kind::Sketch(s), SketchOver) => b(s.over(hash_value(kr))),
         (Kind::Sketch(s), SketchTouch) => {
-            s.touch(hash_value(&k()), now);
+            s.touch(hash_value(kr), now);
             Ok(None)
         }
         (Kind::Sketch(s), SketchRefresh) => {
-            s.refresh(hash_value(&k()), now);
+            s.refresh(hash_value(kr), now);
             Ok(None)
         }
         (Kind::IdealSketch(s), SketchExpire) => {
             s.expire(now);
             Ok(None)
         }
-        (Kind::IdealSketch(s), SketchOver) => b(s.over(hash_value(&k()))),
+        (Kind::IdealSketch(s), SketchOver) => b(s.over(hash_value(kr))),
         (Kind::IdealSketch(s), SketchTouch) => {
-            s.touch(hash_value(&k()), now);
+            s.touch(hash_value(kr), now);
             Ok(None)
         }
         (Kind::IdealSketch(s), SketchRefresh) => {
-            s.refresh(hash_value(&k()), now);
+            s.refresh(hash_value(kr), now);
             Ok(None)
         }
 

@@ -25,8 +25,8 @@ use super::nic::{NicConfig, NicModel};
 use super::rename::{Renamer, Translation};
 use super::rtm::RtmStatus;
 use super::wire::{
-    access_counts, PacketFileReader, RecordEntry, RecordFileWriter, RecordHeader, RecordTrailer,
-    WireError,
+    access_counts, FrameEncoding, PacketFileReader, RecordEntry, RecordFileWriter, RecordHeader,
+    RecordTrailer, WireError,
 };
 use crate::capture::{
     CaptureFormat, CaptureItem, CaptureReader, CaptureWriter, DeviceMap, PortAssigner,
@@ -206,6 +206,10 @@ const RECORD_OPTIONS: &[OptSpec] = &[
         "no-rename",
         "do not translate inputs through the sequential/parallel renaming of NF-chosen values",
     ),
+    flag(
+        "patch-frames",
+        "store each output frame as patches of its input frame where shorter (a fraction of the size; reading the file needs the packet file)",
+    ),
     opt("parse-mode", "strict|compat", PARSE_MODE_HELP),
     opt("batch", "N", BATCH_HELP),
     opt("chunk", "N", CHUNK_HELP),
@@ -285,7 +289,7 @@ fn parse_options<N: GeneratedNf>(
 fn usage_line(command: &str) -> &'static str {
     match command {
         "run" => "run --pcap IN [--strategy seq|sn|locks|tm] [--cores N] [--rss RSS.json] [--out OUT.pcapng] [--device-map MAP] [--parse-mode strict|compat] [--batch N] [--chunk N] [--no-pin] [--json]",
-        "record" => "record --input PACKETS.bin --output RECORDS.bin [--strategy seq|sn|locks|tm] [--cores N] [--rss RSS.json] [--schedule threads|seed:N] [--no-pin] [--instrument] [--mutant NAME] [--no-rename] [--parse-mode strict|compat] [--batch N] [--chunk N]",
+        "record" => "record --input PACKETS.bin --output RECORDS.bin [--strategy seq|sn|locks|tm] [--cores N] [--rss RSS.json] [--schedule threads|seed:N] [--no-pin] [--instrument] [--mutant NAME] [--no-rename] [--patch-frames] [--parse-mode strict|compat] [--batch N] [--chunk N]",
         _ => "info",
     }
 }
@@ -862,6 +866,7 @@ struct RecordArgs {
     opts: RunOptions,
     chunk: usize,
     rename: bool,
+    patch_frames: bool,
     warnings: Vec<String>,
 }
 
@@ -889,6 +894,7 @@ impl RecordArgs {
             },
             chunk: parse_count(o, "chunk", CHUNK, 1 << 24)?,
             rename: !o.flag("no-rename"),
+            patch_frames: o.flag("patch-frames"),
             warnings,
         })
     }
@@ -992,6 +998,11 @@ fn record_header<N: GeneratedNf>(a: &RecordArgs, engine: &Engine<N>) -> RecordHe
             .iter()
             .map(|f| (f.out_field.to_string(), f.in_field.to_string()))
             .collect(),
+        frames: if a.patch_frames {
+            FrameEncoding::InputPatches
+        } else {
+            FrameEncoding::Whole
+        },
     }
 }
 
@@ -1005,6 +1016,8 @@ fn write_records<N: GeneratedNf>(
 ) -> Result<RecordCounts, DriverError> {
     let mut writer = RecordFileWriter::create(&a.output, header)?;
     let mut counts = RecordCounts::default();
+    // The engine consumes a chunk: patches need a copy of its frames (reused).
+    let mut kept = a.patch_frames.then(KeptFrames::default);
     loop {
         let chunk = read_chunk(&mut reader, a.chunk)?;
         if chunk.is_empty() {
@@ -1015,21 +1028,47 @@ fn write_records<N: GeneratedNf>(
         if let Some(r) = reference.as_deref_mut() {
             r.prepare(base, &chunk);
         }
+        if let Some(k) = kept.as_mut() {
+            k.keep(&chunk);
+        }
         let out = engine.run(chunk);
         let translations = reference
             .as_deref()
             .map(|r| r.renamer.take_translations())
             .unwrap_or_default();
         counts.translations += translations.len() as u64;
-        write_chunk(&mut writer, base, out, translations)?;
+        write_chunk(&mut writer, base, out, translations, kept.as_ref())?;
     }
     let trailer = record_trailer(engine, reference.as_deref());
     writer.finish(&trailer)?;
     Ok(counts)
 }
 
+/// The input frames of one chunk, end to end.
+#[derive(Default)]
+struct KeptFrames {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl KeptFrames {
+    fn keep(&mut self, chunk: &[InputPacket]) {
+        self.bytes.clear();
+        self.ends.clear();
+        for p in chunk {
+            self.bytes.extend_from_slice(&p.data);
+            self.ends.push(self.bytes.len());
+        }
+    }
+
+    fn frame(&self, i: usize) -> Option<&[u8]> {
+        let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? };
+        self.bytes.get(start..*self.ends.get(i)?)
+    }
+}
+
 fn read_chunk(reader: &mut PacketFileReader, max: usize) -> Result<Vec<InputPacket>, DriverError> {
-    let mut chunk = Vec::new();
+    let mut chunk = Vec::with_capacity(max.min(1 << 16));
     for p in reader.by_ref().take(max) {
         chunk.push(p?);
     }
@@ -1042,6 +1081,7 @@ fn write_chunk(
     base: u64,
     out: ChunkOutput,
     translations: Vec<Translation>,
+    kept: Option<&KeptFrames>,
 ) -> Result<(), DriverError> {
     let mut pending = translations.into_iter().peekable();
     for (i, (observation, record)) in out.observations.into_iter().zip(out.records).enumerate() {
@@ -1050,11 +1090,12 @@ fn write_chunk(
         while let Some(t) = pending.next_if(|t| t.index == index) {
             mine.push(t);
         }
-        writer.entry(&RecordEntry {
+        let entry = RecordEntry {
             observation,
             record,
             translations: mine,
-        })?;
+        };
+        writer.entry_with_input(&entry, kept.and_then(|k| k.frame(i)))?;
     }
     Ok(())
 }
@@ -1211,6 +1252,28 @@ mod tests {
                 ("per.1.y".to_string(), 0),
             ]
         );
+    }
+
+    #[test]
+    fn kept_frames_are_the_chunk_frames_in_order() {
+        let chunk: Vec<InputPacket> = [&[1u8, 2][..], &[], &[3, 4, 5]]
+            .iter()
+            .map(|d| InputPacket {
+                port: 0,
+                time_ns: 0,
+                data: d.to_vec(),
+            })
+            .collect();
+        let mut k = KeptFrames::default();
+        k.keep(&chunk);
+        assert_eq!(k.frame(0), Some(&[1u8, 2][..]));
+        assert_eq!(k.frame(1), Some(&[][..]));
+        assert_eq!(k.frame(2), Some(&[3u8, 4, 5][..]));
+        assert_eq!(k.frame(3), None);
+        // The next chunk replaces the previous one.
+        k.keep(&chunk[2..]);
+        assert_eq!(k.frame(0), Some(&[3u8, 4, 5][..]));
+        assert_eq!(k.frame(1), None);
     }
 
     #[test]

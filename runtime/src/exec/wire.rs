@@ -54,6 +54,13 @@ pub enum WireError {
         offset: u64,
         expected: String,
     },
+    #[error("{}: byte offset {offset}: entry #{entry} stores its output frame as patches of input packet #{entry}, but {given} input packets were given; read the file with the packets the run read (RecordFile::read_with_inputs)", path.display())]
+    NeedsInputs {
+        path: PathBuf,
+        offset: u64,
+        entry: u64,
+        given: usize,
+    },
     #[error("{}: byte offset {offset}: expected {expected}, found {found}; the file is corrupt or not a {kind}: write it again", path.display())]
     Invalid {
         path: PathBuf,
@@ -117,6 +124,14 @@ impl WireIn {
         buf: &mut [u8],
         what: impl std::fmt::Display + Copy,
     ) -> Result<(), WireError> {
+        // Fast path: the buffer already holds the bytes (almost always).
+        let avail = self.src.buffer();
+        if avail.len() >= buf.len() {
+            buf.copy_from_slice(&avail[..buf.len()]);
+            self.src.consume(buf.len());
+            self.offset += buf.len() as u64;
+            return Ok(());
+        }
         let start = self.offset;
         let mut got = 0;
         while got < buf.len() {
@@ -157,10 +172,6 @@ impl WireIn {
         Ok(b)
     }
 
-    fn u8(&mut self, what: impl std::fmt::Display + Copy) -> Result<u8, WireError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-
     fn u16(&mut self, what: impl std::fmt::Display + Copy) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.array(what)?))
     }
@@ -171,15 +182,6 @@ impl WireIn {
 
     fn u64(&mut self, what: impl std::fmt::Display + Copy) -> Result<u64, WireError> {
         Ok(u64::from_le_bytes(self.array(what)?))
-    }
-
-    fn bool(&mut self, what: impl std::fmt::Display + Copy) -> Result<bool, WireError> {
-        let at = self.offset;
-        match self.u8(what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(self.invalid(at, format!("{what} (0 or 1)"), format!("{v}"))),
-        }
     }
 
     /// A `u32` length no larger than `max`, then that many bytes.
@@ -197,27 +199,17 @@ impl WireIn {
                 format!("{len}"),
             ));
         }
+        // Fast path: copy straight from the buffer (no zero-filling first).
+        let avail = self.src.buffer();
+        if avail.len() >= len as usize {
+            let v = avail[..len as usize].to_vec();
+            self.src.consume(len as usize);
+            self.offset += u64::from(len);
+            return Ok(v);
+        }
         let mut v = vec![0u8; len as usize];
         self.exact(&mut v, what)?;
         Ok(v)
-    }
-
-    /// A length-prefixed UTF-8 string of at most 64 KiB.
-    fn string(&mut self, what: impl std::fmt::Display + Copy) -> Result<String, WireError> {
-        let at = self.offset;
-        let bytes = self.bytes(u32::from(u16::MAX), what)?;
-        String::from_utf8(bytes)
-            .map_err(|_| self.invalid(at + 4, format!("{what} as UTF-8 text"), "invalid UTF-8"))
-    }
-
-    /// A `u32` element count no larger than `max` (bounds what a corrupt count allocates).
-    fn count(&mut self, max: u64, what: impl std::fmt::Display + Copy) -> Result<usize, WireError> {
-        let at = self.offset;
-        let n = self.u32(what)?;
-        if u64::from(n) > max {
-            return Err(self.invalid(at, format!("{what} (at most {max})"), format!("{n}")));
-        }
-        Ok(n as usize)
     }
 
     /// The magic and a supported version.
@@ -236,6 +228,205 @@ impl WireIn {
             ));
         }
         Ok(())
+    }
+}
+
+/// A whole file in memory, read front to back: the record reader. Errors name the file,
+/// the byte offset and what was expected there, as [`WireIn`]'s do.
+struct SliceIn<'b> {
+    path: &'b Path,
+    kind: &'static str,
+    bytes: &'b [u8],
+    pos: usize,
+    /// Why the last `Err(Stop)` was returned.
+    failure: Option<WireError>,
+}
+
+/// A read of a [`SliceIn`] failed; the error waits in [`SliceIn::failure`]. A `Result`
+/// carrying the (large) error itself made every field read of a million entries return
+/// through memory.
+#[derive(Debug)]
+struct Stop;
+
+impl<'b> SliceIn<'b> {
+    fn new(path: &'b Path, kind: &'static str, bytes: &'b [u8]) -> SliceIn<'b> {
+        SliceIn {
+            path,
+            kind,
+            bytes,
+            pos: 0,
+            failure: None,
+        }
+    }
+
+    /// Keeps `e` as the reason of the failure and stops.
+    #[cold]
+    fn fail(&mut self, e: WireError) -> Stop {
+        self.failure = Some(e);
+        Stop
+    }
+
+    /// The kept error (a generic one if a bug lost it).
+    fn error(&mut self) -> WireError {
+        self.failure.take().unwrap_or_else(|| WireError::Invalid {
+            path: self.path.to_path_buf(),
+            offset: self.pos as u64,
+            kind: self.kind,
+            expected: "a readable entry".into(),
+            found: "an error without a reason (a bug in the reader)".into(),
+        })
+    }
+
+    fn offset(&self) -> u64 {
+        self.pos as u64
+    }
+
+    #[cold]
+    fn invalid(&mut self, at: u64, expected: impl Into<String>, found: impl Into<String>) -> Stop {
+        let e = WireError::Invalid {
+            path: self.path.to_path_buf(),
+            offset: at,
+            kind: self.kind,
+            expected: expected.into(),
+            found: found.into(),
+        };
+        self.fail(e)
+    }
+
+    /// The next `n` bytes; too few left is [`WireError::Truncated`] where `what` starts.
+    fn take(&mut self, n: usize, what: impl std::fmt::Display) -> Result<&'b [u8], Stop> {
+        let rest = &self.bytes[self.pos..];
+        match rest.get(..n) {
+            Some(b) => {
+                self.pos += n;
+                Ok(b)
+            }
+            None => {
+                let e = WireError::Truncated {
+                    path: self.path.to_path_buf(),
+                    offset: self.pos as u64,
+                    expected: format!("{what} ({} of {n} bytes present)", rest.len()),
+                };
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn array<const K: usize>(&mut self, what: impl std::fmt::Display) -> Result<[u8; K], Stop> {
+        let mut a = [0u8; K];
+        a.copy_from_slice(self.take(K, what)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self, what: impl std::fmt::Display) -> Result<u8, Stop> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: impl std::fmt::Display) -> Result<u16, Stop> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: impl std::fmt::Display) -> Result<u32, Stop> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: impl std::fmt::Display) -> Result<u64, Stop> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn bool(&mut self, what: impl std::fmt::Display + Copy) -> Result<bool, Stop> {
+        let at = self.offset();
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(self.invalid(at, format!("{what} (0 or 1)"), format!("{v}"))),
+        }
+    }
+
+    /// An unsigned LEB128 number of at most 10 bytes that fits 64 bits.
+    fn varint(&mut self, what: impl std::fmt::Display + Copy) -> Result<u64, Stop> {
+        let at = self.offset();
+        let mut v = 0u64;
+        for k in 0..10u32 {
+            let b = match self.bytes.get(self.pos) {
+                Some(&b) => b,
+                None => {
+                    let e = WireError::Truncated {
+                        path: self.path.to_path_buf(),
+                        offset: at,
+                        expected: format!("{what} (a variable-length number, {k} bytes present)"),
+                    };
+                    return Err(self.fail(e));
+                }
+            };
+            self.pos += 1;
+            if k == 9 && b > 1 {
+                break;
+            }
+            v |= u64::from(b & 0x7f) << (7 * k);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.invalid(
+            at,
+            format!("{what} (a variable-length number of at most 64 bits)"),
+            "a longer one",
+        ))
+    }
+
+    /// A `u32` length no larger than `max`, then that many bytes (borrowed).
+    fn bytes(&mut self, max: u32, what: impl std::fmt::Display + Copy) -> Result<&'b [u8], Stop> {
+        let at = self.offset();
+        let len = self.u32(format_args!("the length of {what}"))?;
+        if len > max {
+            return Err(self.invalid(
+                at,
+                format!("the length of {what} (at most {max})"),
+                format!("{len}"),
+            ));
+        }
+        self.take(len as usize, what)
+    }
+
+    /// A length-prefixed UTF-8 string of at most 64 KiB.
+    fn string(&mut self, what: impl std::fmt::Display + Copy) -> Result<String, Stop> {
+        let at = self.offset();
+        let bytes = self.bytes(u32::from(u16::MAX), what)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| self.invalid(at + 4, format!("{what} as UTF-8 text"), "invalid UTF-8"))
+    }
+
+    /// A `u32` element count no larger than `max` (bounds what a corrupt count allocates).
+    fn count(&mut self, max: u64, what: impl std::fmt::Display + Copy) -> Result<usize, Stop> {
+        let at = self.offset();
+        let n = self.u32(what)?;
+        if u64::from(n) > max {
+            return Err(self.invalid(at, format!("{what} (at most {max})"), format!("{n}")));
+        }
+        Ok(n as usize)
+    }
+
+    /// The magic and a supported version.
+    fn header(&mut self, magic: &[u8; 8], version: u32) -> Result<(), Stop> {
+        let what = format!("the magic {:?}", String::from_utf8_lossy(magic));
+        let found: [u8; 8] = self.array(&what)?;
+        if &found != magic {
+            return Err(self.invalid(0, what, format!("{:?}", String::from_utf8_lossy(&found))));
+        }
+        let v = self.u32("the format version")?;
+        if v != version {
+            return Err(self.invalid(
+                8,
+                format!("format version {version}"),
+                format!("version {v}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
     }
 }
 
@@ -404,6 +595,26 @@ impl PacketFileReader {
     }
 
     fn read_one(&mut self) -> Result<InputPacket, WireError> {
+        // Fast path: the whole packet is in the buffer and its length is sane; anything
+        // else goes field by field, so errors name the field.
+        let avail = self.input.src.buffer();
+        if let Some(head) = avail.get(..14) {
+            let len = u32::from_le_bytes([head[10], head[11], head[12], head[13]]);
+            if len <= MAX_FRAME {
+                if let Some(frame) = avail.get(14..14 + len as usize) {
+                    let p = InputPacket {
+                        port: u16::from_le_bytes([head[0], head[1]]),
+                        time_ns: u64::from_le_bytes([
+                            head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9],
+                        ]),
+                        data: frame.to_vec(),
+                    };
+                    self.input.src.consume(14 + len as usize);
+                    self.input.offset += 14 + u64::from(len);
+                    return Ok(p);
+                }
+            }
+        }
         let i = self.index;
         let port = self.input.u16(format_args!("the port of packet #{i}"))?;
         let time_ns = self
@@ -463,18 +674,30 @@ pub fn read_packets(path: &Path) -> Result<Vec<InputPacket>, WireError> {
 // ---------------------------------------------------------------------------------------
 
 /// Magic of a record file. Layout (little-endian; `str` = `u32` length + UTF-8 bytes,
-/// `bytes` = `u32` length + bytes, `bool` = one byte 0/1):
+/// `bytes` = `u32` length + bytes, `bool` = one byte 0/1, `varint` = unsigned LEB128,
+/// at most 10 bytes and 64 bits):
 ///
 /// ```text
 /// "MSTRECS\0"  version: u32 (= RECORD_VERSION)
 /// header:  nf: str, strategy: str (seq|sn|locks|tm), cores: u32, schedule: str
 ///          (threads | threads-unpinned | seed:N), mutant: str ("" = none),
-///          rtm: str, parse_mode: str, renamed: u32 count x (out_field: str, in_field: str)
+///          rtm: str, parse_mode: str, renamed: u32 count x (out_field: str, in_field: str),
+///          frames: u8 (0 whole, 1 input patches: see FrameEncoding)
 /// then per input packet, in input order:
 ///   tag 1: u8
 ///   observation: kind: u8 (0 drop, 1 forward, 2 flood); forward: port: u16;
-///                forward and flood: frame: bytes
-///   record: core: u16, queue_pos: u64, epoch: u64, wrote: bool, now: u64, hash: u32
+///                forward and flood: frame
+///     frame (frames 0): bytes
+///     frame (frames 1): form: u8; form 0: bytes; form 1: the packet's input frame with
+///                patches (same length): count: u8 x (skip: varint, len: varint >= 1,
+///                len bytes), skip = unchanged bytes since the end of the previous patch
+///                (since the start of the frame for the first)
+///   record: flags: u8 (bit 0 wrote; bit 1 an epoch follows, else it is 0; bit 2 a
+///           queue_pos follows, else it is the core's previous queue_pos + 1, or 0 for
+///           the core's first packet; other bits 0), core: varint (at most 65535),
+///           [epoch: varint], [queue_pos: varint],
+///           now: varint (zigzag of the wrapping difference from the previous entry's now,
+///           from 0 for the first entry), hash: u32
 ///   translations: u8 count x (field: u16 (index into renamed), old: u64, new: u64)
 /// then the trailer:
 ///   tag 2: u8
@@ -487,19 +710,44 @@ pub fn read_packets(path: &Path) -> Result<Vec<InputPacket>, WireError> {
 ///              (the existing par value, resp. the existing seq value))
 /// end of file (anything after the trailer is an error)
 /// ```
+///
+/// Version 2 made entries compact (version 1 spent 31 bytes on every record and always
+/// stored whole frames): on a million packets the files and their reading were most of
+/// the checker's time.
 pub const RECORD_MAGIC: [u8; 8] = *b"MSTRECS\0";
 /// Version of the record file layout.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 const TAG_PACKET: u8 = 1;
 const TAG_TRAILER: u8 = 2;
 const OBS_DROP: u8 = 0;
 const OBS_FORWARD: u8 = 1;
 const OBS_FLOOD: u8 = 2;
+const FORM_WHOLE: u8 = 0;
+const FORM_PATCHED: u8 = 1;
+const FLAG_WROTE: u8 = 1;
+const FLAG_EPOCH: u8 = 2;
+const FLAG_QUEUE_POS: u8 = 4;
+/// Differing runs separated by at most this many equal bytes share one patch (a patch
+/// header costs two bytes).
+const PATCH_GAP: usize = 2;
 /// Bounds on counts read from a record file, so a corrupt count cannot allocate memory
 /// it does not describe.
 const MAX_CORES: u64 = 4096;
 const MAX_LIST: u64 = 1 << 28;
+
+/// How a record file stores output frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FrameEncoding {
+    /// Every frame whole: the file stands alone ([`RecordFile::read`]).
+    #[default]
+    Whole,
+    /// A frame as long as its input as patches of the input frame (`record
+    /// --patch-frames`, what the checker asks for). NFs rewrite a few header bytes, so
+    /// the file is a fraction of the size, but reading it needs the packets the run read
+    /// ([`RecordFile::read_with_inputs`], [`RecordRun::read`]).
+    InputPatches,
+}
 
 /// The run a record file describes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -518,6 +766,7 @@ pub struct RecordHeader {
     /// The NF's `RENAMED` fields as (out field, in field); [`Translation::field`] and
     /// [`RenameConflict::field`] index this list.
     pub renamed: Vec<(String, String)>,
+    pub frames: FrameEncoding,
 }
 
 /// What happened to one input packet.
@@ -561,7 +810,7 @@ pub struct RecordTrailer {
     pub conflicts: Vec<RenameConflict>,
 }
 
-/// A whole record file in memory.
+/// A whole record file in memory, every observation its own value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordFile {
     pub header: RecordHeader,
@@ -570,7 +819,8 @@ pub struct RecordFile {
 }
 
 impl RecordFile {
-    /// Writes the file to `path`.
+    /// Writes the file to `path` (whole frames, whatever `header.frames` says: there
+    /// are no inputs to patch).
     pub fn write(&self, path: &Path) -> Result<(), WireError> {
         let mut w = RecordFileWriter::create(path, &self.header)?;
         for e in &self.entries {
@@ -579,50 +829,106 @@ impl RecordFile {
         w.finish(&self.trailer)
     }
 
-    /// Reads a whole record file.
+    /// Reads a whole record file that stores whole frames.
     pub fn read(path: &Path) -> Result<RecordFile, WireError> {
-        Self::read_from(WireIn::open(path, "maestro record file")?)
+        Ok(RecordRun::read(path, &[])?.into_file())
+    }
+
+    /// Reads a whole record file whose frames may be patches of `inputs`, the packets
+    /// the run read, in order.
+    pub fn read_with_inputs(path: &Path, inputs: &[InputPacket]) -> Result<RecordFile, WireError> {
+        Ok(RecordRun::read(path, inputs)?.into_file())
     }
 
     /// Reads a record file held in memory; `name` stands for the file in messages.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<RecordFile, WireError> {
-        Self::read_from(WireIn::new(
-            PathBuf::from(name),
-            "maestro record file",
-            Box::new(io::Cursor::new(bytes)),
-        ))
+        Ok(RecordRun::from_bytes(name, bytes, &[])?.into_file())
+    }
+}
+
+/// How the compact records are implied by their predecessors (the same on both sides).
+#[derive(Default)]
+struct RecordContext {
+    prev_now: u64,
+    /// Per core, the queue position its next packet has unless the entry says otherwise.
+    next_pos: Vec<u64>,
+}
+
+impl RecordContext {
+    fn implied_pos(&mut self, core: u16) -> u64 {
+        let c = usize::from(core);
+        if self.next_pos.len() <= c {
+            self.next_pos.resize(c + 1, 0);
+        }
+        self.next_pos[c]
     }
 
-    fn read_from(mut input: WireIn) -> Result<RecordFile, WireError> {
-        input.header(&RECORD_MAGIC, RECORD_VERSION)?;
-        let header = read_header(&mut input)?;
-        let mut entries = Vec::new();
-        loop {
-            let i = entries.len() as u64;
-            let at = input.offset;
-            match input.u8(format_args!("the tag of entry #{i} (1 packet, 2 trailer)"))? {
-                TAG_PACKET => entries.push(read_entry(&mut input, i)?),
-                TAG_TRAILER => break,
-                t => {
-                    return Err(input.invalid(
-                        at,
-                        format!("the tag of entry #{i} (1 packet, 2 trailer)"),
-                        format!("{t}"),
-                    ))
-                }
-            }
-        }
-        let trailer = read_trailer(&mut input)?;
-        if !input.at_end()? {
-            let at = input.offset;
-            return Err(input.invalid(at, "the end of the file after the trailer", "more bytes"));
-        }
-        Ok(RecordFile {
-            header,
-            entries,
-            trailer,
-        })
+    fn advance(&mut self, r: &PacketRecord) {
+        self.next_pos[usize::from(r.core)] = r.queue_pos.wrapping_add(1);
+        self.prev_now = r.now;
     }
+}
+
+/// Appends an unsigned LEB128 number (7 bits per byte, low bits first).
+fn put_varint(enc: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        enc.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    enc.push(v as u8);
+}
+
+fn zigzag(d: u64) -> u64 {
+    let d = d as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> u64 {
+    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The runs of `out` that differ from `base` (same length), gaps of at most
+/// [`PATCH_GAP`] equal bytes merged, into `runs` as `(start, end)`; with the size of
+/// their patch encoding (form and count bytes included), or `None` beyond 255 runs.
+fn diff_runs(base: &[u8], out: &[u8], runs: &mut Vec<(usize, usize)>) -> Option<usize> {
+    runs.clear();
+    let n = base.len().min(out.len());
+    let mut size = 2;
+    let mut prev_end = 0;
+    let mut i = 0;
+    while i < n {
+        while i + 8 <= n && base[i..i + 8] == out[i..i + 8] {
+            i += 8;
+        }
+        while i < n && base[i] == out[i] {
+            i += 1;
+        }
+        if i == n {
+            break;
+        }
+        let start = i;
+        let mut end = i + 1;
+        let mut j = end;
+        while j < n && j - end <= PATCH_GAP {
+            if base[j] != out[j] {
+                end = j + 1;
+            }
+            j += 1;
+        }
+        if runs.len() == usize::from(u8::MAX) {
+            return None;
+        }
+        runs.push((start, end));
+        size += varint_len((start - prev_end) as u64) + varint_len((end - start) as u64);
+        size += end - start;
+        prev_end = end;
+        i = end;
+    }
+    Some(size)
 }
 
 /// Streams a record file: the header at creation, entries as packets are processed,
@@ -630,6 +936,12 @@ impl RecordFile {
 pub struct RecordFileWriter {
     out: WireOut,
     entries: u64,
+    frames: FrameEncoding,
+    context: RecordContext,
+    /// Scratch for [`diff_runs`].
+    runs: Vec<(usize, usize)>,
+    /// The entry being encoded.
+    scratch: Vec<u8>,
 }
 
 impl RecordFileWriter {
@@ -662,47 +974,135 @@ impl RecordFileWriter {
             out.string(o, "a renamed out field")?;
             out.string(i, "a renamed in field")?;
         }
-        Ok(RecordFileWriter { out, entries: 0 })
+        out.u8(match h.frames {
+            FrameEncoding::Whole => 0,
+            FrameEncoding::InputPatches => 1,
+        })?;
+        Ok(RecordFileWriter {
+            out,
+            entries: 0,
+            frames: h.frames,
+            context: RecordContext::default(),
+            runs: Vec::new(),
+            scratch: Vec::with_capacity(256),
+        })
     }
 
-    /// Appends the entry of the next input packet.
+    /// Appends the entry of the next input packet, its frame whole.
     pub fn entry(&mut self, e: &RecordEntry) -> Result<(), WireError> {
-        let out = &mut self.out;
-        out.u8(TAG_PACKET)?;
-        match &e.observation {
-            Observation::Drop => out.u8(OBS_DROP)?,
-            Observation::Forward { port, bytes } => {
-                out.u8(OBS_FORWARD)?;
-                out.u16(*port)?;
-                out.bytes(bytes, MAX_FRAME, "an output frame")?;
-            }
-            Observation::Flood { bytes } => {
-                out.u8(OBS_FLOOD)?;
-                out.bytes(bytes, MAX_FRAME, "an output frame")?;
-            }
+        self.entry_with_input(e, None)
+    }
+
+    /// Appends the entry of the next input packet; with [`FrameEncoding::InputPatches`]
+    /// its output frame is stored as patches of `input` (the frame the packet file
+    /// holds for it) when that is shorter.
+    ///
+    /// The entry is encoded into a scratch buffer and written at once (one buffered
+    /// write per entry, not one per field).
+    pub fn entry_with_input(
+        &mut self,
+        e: &RecordEntry,
+        input: Option<&[u8]>,
+    ) -> Result<(), WireError> {
+        let refuse = |path: &Path, what: String| WireError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, what),
+        };
+        let frame = e.observation.bytes();
+        if let Some(f) = frame.filter(|f| f.len() > MAX_FRAME as usize) {
+            return Err(refuse(
+                &self.out.path,
+                format!(
+                    "an output frame is {} bytes long, more than the {MAX_FRAME} the format allows",
+                    f.len()
+                ),
+            ));
         }
-        let r = &e.record;
-        out.u16(r.core)?;
-        out.u64(r.queue_pos)?;
-        out.u64(r.epoch)?;
-        out.u8(u8::from(r.wrote))?;
-        out.u64(r.now)?;
-        out.u32(r.hash)?;
-        let n = u8::try_from(e.translations.len()).map_err(|_| WireError::Io {
-            path: out.path.clone(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "more than 255 translations of one packet",
-            ),
+        let translations = u8::try_from(e.translations.len()).map_err(|_| {
+            refuse(
+                &self.out.path,
+                "more than 255 translations of one packet".into(),
+            )
         })?;
-        out.u8(n)?;
-        for t in &e.translations {
-            out.u16(t.field)?;
-            out.u64(t.old)?;
-            out.u64(t.new)?;
+        let mut enc = std::mem::take(&mut self.scratch);
+        enc.clear();
+        enc.push(TAG_PACKET);
+        match &e.observation {
+            Observation::Drop => enc.push(OBS_DROP),
+            Observation::Forward { port, .. } => {
+                enc.push(OBS_FORWARD);
+                enc.extend_from_slice(&port.to_le_bytes());
+            }
+            Observation::Flood { .. } => enc.push(OBS_FLOOD),
         }
+        if let Some(bytes) = frame {
+            self.frame(&mut enc, bytes, input);
+        }
+        self.record(&mut enc, &e.record);
+        enc.push(translations);
+        for t in &e.translations {
+            enc.extend_from_slice(&t.field.to_le_bytes());
+            enc.extend_from_slice(&t.old.to_le_bytes());
+            enc.extend_from_slice(&t.new.to_le_bytes());
+        }
+        let written = self.out.put(&enc);
+        self.scratch = enc;
+        written?;
         self.entries += 1;
         Ok(())
+    }
+
+    /// Encodes a frame (at most [`MAX_FRAME`] bytes: checked by the caller).
+    fn frame(&mut self, enc: &mut Vec<u8>, bytes: &[u8], input: Option<&[u8]>) {
+        let whole = |enc: &mut Vec<u8>| {
+            enc.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            enc.extend_from_slice(bytes);
+        };
+        if self.frames == FrameEncoding::Whole {
+            return whole(enc);
+        }
+        if let Some(base) = input.filter(|b| b.len() == bytes.len()) {
+            let patched = diff_runs(base, bytes, &mut self.runs);
+            if patched.is_some_and(|size| size < 5 + bytes.len()) {
+                enc.push(FORM_PATCHED);
+                enc.push(self.runs.len() as u8);
+                let mut prev_end = 0;
+                for &(start, end) in &self.runs {
+                    put_varint(enc, (start - prev_end) as u64);
+                    put_varint(enc, (end - start) as u64);
+                    enc.extend_from_slice(&bytes[start..end]);
+                    prev_end = end;
+                }
+                return;
+            }
+        }
+        enc.push(FORM_WHOLE);
+        whole(enc)
+    }
+
+    fn record(&mut self, enc: &mut Vec<u8>, r: &PacketRecord) {
+        let implied = self.context.implied_pos(r.core);
+        let mut flags = 0;
+        if r.wrote {
+            flags |= FLAG_WROTE;
+        }
+        if r.epoch != 0 {
+            flags |= FLAG_EPOCH;
+        }
+        if r.queue_pos != implied {
+            flags |= FLAG_QUEUE_POS;
+        }
+        enc.push(flags);
+        put_varint(enc, u64::from(r.core));
+        if r.epoch != 0 {
+            put_varint(enc, r.epoch);
+        }
+        if r.queue_pos != implied {
+            put_varint(enc, r.queue_pos);
+        }
+        put_varint(enc, zigzag(r.now.wrapping_sub(self.context.prev_now)));
+        enc.extend_from_slice(&r.hash.to_le_bytes());
+        self.context.advance(r);
     }
 
     /// Entries written so far.
@@ -749,9 +1149,337 @@ impl RecordFileWriter {
     }
 }
 
-fn read_header(input: &mut WireIn) -> Result<RecordHeader, WireError> {
+// ---------------------------------------------------------------------------------------
+// Reading record files
+// ---------------------------------------------------------------------------------------
+
+/// An output frame as the record file holds it, without copying it.
+#[derive(Clone, Copy, Debug)]
+pub enum FrameRef<'r> {
+    Whole(&'r [u8]),
+    /// The input frame `base` with `count` patches, encoded in `patches` as the file
+    /// has them (checked when the file was read).
+    Patched {
+        base: &'r [u8],
+        count: u8,
+        patches: &'r [u8],
+    },
+}
+
+/// Reads a varint of a patch that the reader has already checked.
+fn checked_varint(buf: &mut &[u8]) -> usize {
+    let mut v = 0usize;
+    let mut shift = 0;
+    while let Some((&b, rest)) = buf.split_first() {
+        *buf = rest;
+        v |= usize::from(b & 0x7f) << shift.min(63);
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+impl<'r> FrameRef<'r> {
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            FrameRef::Whole(b) => b.len(),
+            FrameRef::Patched { base, .. } => base.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f(offset, bytes)` for consecutive pieces that make up the frame.
+    fn pieces(&self, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
+        match *self {
+            FrameRef::Whole(b) => f(0, b),
+            FrameRef::Patched {
+                base,
+                count,
+                mut patches,
+            } => {
+                let mut pos = 0;
+                for _ in 0..count {
+                    let skip = checked_varint(&mut patches);
+                    let len = checked_varint(&mut patches);
+                    let (Some(kept), Some(data)) = (base.get(pos..pos + skip), patches.get(..len))
+                    else {
+                        return false;
+                    };
+                    if !f(pos, kept) || !f(pos + skip, data) {
+                        return false;
+                    }
+                    patches = &patches[len..];
+                    pos += skip + len;
+                }
+                base.get(pos..).is_some_and(|rest| f(pos, rest))
+            }
+        }
+    }
+
+    /// Whether the frame is exactly `bytes`.
+    pub fn eq_bytes(&self, bytes: &[u8]) -> bool {
+        self.len() == bytes.len()
+            && self.pieces(|at, piece| bytes.get(at..at + piece.len()) == Some(piece))
+    }
+
+    /// The frame as its own bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.len()];
+        self.pieces(|at, piece| {
+            if let Some(dst) = v.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            true
+        });
+        v
+    }
+}
+
+/// An observation as the record file holds it, without copying its frame.
+#[derive(Clone, Copy, Debug)]
+pub enum ObservationRef<'r> {
+    Drop,
+    Forward { port: u16, frame: FrameRef<'r> },
+    Flood { frame: FrameRef<'r> },
+}
+
+impl ObservationRef<'_> {
+    /// Whether this is `o` (same action, port and bytes).
+    pub fn matches(&self, o: &Observation) -> bool {
+        match (self, o) {
+            (ObservationRef::Drop, Observation::Drop) => true,
+            (ObservationRef::Forward { port, frame }, Observation::Forward { port: p, bytes }) => {
+                port == p && frame.eq_bytes(bytes)
+            }
+            (ObservationRef::Flood { frame }, Observation::Flood { bytes }) => {
+                frame.eq_bytes(bytes)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn to_observation(&self) -> Observation {
+        match self {
+            ObservationRef::Drop => Observation::Drop,
+            ObservationRef::Forward { port, frame } => Observation::Forward {
+                port: *port,
+                bytes: frame.to_vec(),
+            },
+            ObservationRef::Flood { frame } => Observation::Flood {
+                bytes: frame.to_vec(),
+            },
+        }
+    }
+}
+
+/// Where an entry's observation lies in the file's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// Start of the whole frame, resp. of the first patch.
+    at: usize,
+    /// Length of the whole frame, resp. the number of patches.
+    len: u32,
+    port: u16,
+    kind: u8,
+    patched: bool,
+}
+
+/// A record file read for comparison: records, translations and trailer decoded, each
+/// observation left where it lies in the file (or in its input packet, for patched
+/// frames) and looked at through [`ObservationRef`]s. Reading a million entries
+/// allocates a few vectors, not a million frames.
+pub struct RecordRun<'a> {
+    pub header: RecordHeader,
+    /// One per entry, input order.
+    pub records: Vec<PacketRecord>,
+    /// Every entry's translations, sorted by index.
+    pub translations: Vec<Translation>,
+    pub trailer: RecordTrailer,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    slots: Vec<Slot>,
+    inputs: &'a [InputPacket],
+}
+
+impl<'a> RecordRun<'a> {
+    /// Reads the record file at `path`; `inputs` are the packets the run read (needed
+    /// when frames are [`FrameEncoding::InputPatches`]; may be empty otherwise).
+    pub fn read(path: &Path, inputs: &'a [InputPacket]) -> Result<RecordRun<'a>, WireError> {
+        let bytes = std::fs::read(path).map_err(|e| WireError::io(path, e))?;
+        Self::parse(path.to_path_buf(), bytes, inputs)
+    }
+
+    /// Reads a record file held in memory; `name` stands for the file in messages.
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        inputs: &'a [InputPacket],
+    ) -> Result<RecordRun<'a>, WireError> {
+        Self::parse(PathBuf::from(name), bytes, inputs)
+    }
+
+    fn parse(
+        path: PathBuf,
+        bytes: Vec<u8>,
+        inputs: &'a [InputPacket],
+    ) -> Result<RecordRun<'a>, WireError> {
+        // Entries take at least 10 bytes: bound the guess by the file's size.
+        let guess = if inputs.is_empty() {
+            bytes.len() / 32
+        } else {
+            inputs.len().min(bytes.len() / 10)
+        };
+        let mut slots = Vec::with_capacity(guess);
+        let mut records = Vec::with_capacity(guess);
+        let mut translations = Vec::new();
+        let (header, trailer) = {
+            let mut input = SliceIn::new(&path, "maestro record file", &bytes);
+            match read_all_entries(
+                &mut input,
+                inputs,
+                &mut slots,
+                &mut records,
+                &mut translations,
+            ) {
+                Ok(parts) => parts,
+                Err(Stop) => return Err(input.error()),
+            }
+        };
+        Ok(RecordRun {
+            header,
+            records,
+            translations,
+            trailer,
+            path,
+            bytes,
+            slots,
+            inputs,
+        })
+    }
+
+    /// The file (or the name given to [`from_bytes`](Self::from_bytes)).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of entries (one per input packet the run processed).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Entry `i`'s observation.
+    pub fn observation(&self, i: usize) -> Option<ObservationRef<'_>> {
+        let s = *self.slots.get(i)?;
+        let frame = || -> Option<FrameRef<'_>> {
+            if s.patched {
+                Some(FrameRef::Patched {
+                    base: &self.inputs.get(i)?.data,
+                    count: s.len as u8,
+                    patches: self.bytes.get(s.at..)?,
+                })
+            } else {
+                Some(FrameRef::Whole(
+                    self.bytes.get(s.at..s.at + s.len as usize)?,
+                ))
+            }
+        };
+        Some(match s.kind {
+            OBS_FORWARD => ObservationRef::Forward {
+                port: s.port,
+                frame: frame()?,
+            },
+            OBS_FLOOD => ObservationRef::Flood { frame: frame()? },
+            _ => ObservationRef::Drop,
+        })
+    }
+
+    /// Every observation as its own value.
+    pub fn observations(&self) -> Vec<Observation> {
+        (0..self.len())
+            .filter_map(|i| self.observation(i))
+            .map(|o| o.to_observation())
+            .collect()
+    }
+
+    /// The whole file as a [`RecordFile`].
+    pub fn into_file(self) -> RecordFile {
+        let observations = self.observations();
+        let mut translations = self.translations.into_iter().peekable();
+        let entries = observations
+            .into_iter()
+            .zip(self.records)
+            .enumerate()
+            .map(|(i, (observation, record))| {
+                let mut mine = Vec::new();
+                while let Some(t) = translations.next_if(|t| t.index == i as u64) {
+                    mine.push(t);
+                }
+                RecordEntry {
+                    observation,
+                    record,
+                    translations: mine,
+                }
+            })
+            .collect();
+        RecordFile {
+            header: self.header,
+            entries,
+            trailer: self.trailer,
+        }
+    }
+}
+
+/// Reads a whole record file into `slots`, `records` and `translations`.
+fn read_all_entries(
+    input: &mut SliceIn,
+    inputs: &[InputPacket],
+    slots: &mut Vec<Slot>,
+    records: &mut Vec<PacketRecord>,
+    translations: &mut Vec<Translation>,
+) -> Result<(RecordHeader, RecordTrailer), Stop> {
+    input.header(&RECORD_MAGIC, RECORD_VERSION)?;
+    let header = read_header(input)?;
+    let mut context = RecordContext::default();
+    loop {
+        let i = slots.len() as u64;
+        let at = input.offset();
+        match input.u8(format_args!("the tag of entry #{i} (1 packet, 2 trailer)"))? {
+            TAG_PACKET => {
+                slots.push(read_observation(input, i, header.frames, inputs)?);
+                records.push(read_record(input, i, &mut context)?);
+                read_translations(input, i, translations)?;
+            }
+            TAG_TRAILER => break,
+            t => {
+                return Err(input.invalid(
+                    at,
+                    format!("the tag of entry #{i} (1 packet, 2 trailer)"),
+                    format!("{t}"),
+                ))
+            }
+        }
+    }
+    let trailer = read_trailer(input)?;
+    if !input.at_end() {
+        let at = input.offset();
+        return Err(input.invalid(at, "the end of the file after the trailer", "more bytes"));
+    }
+    Ok((header, trailer))
+}
+
+fn read_header(input: &mut SliceIn) -> Result<RecordHeader, Stop> {
     let nf = input.string("the NF name")?;
-    let at = input.offset;
+    let at = input.offset();
     let strategy_name = input.string("the strategy")?;
     let strategy = Strategy::parse(&strategy_name).ok_or_else(|| {
         input.invalid(
@@ -772,6 +1500,18 @@ fn read_header(input: &mut WireIn) -> Result<RecordHeader, WireError> {
         let i = input.string("a renamed in field")?;
         renamed.push((o, i));
     }
+    let at = input.offset();
+    let frames = match input.u8("the frame encoding (0 whole, 1 input patches)")? {
+        0 => FrameEncoding::Whole,
+        1 => FrameEncoding::InputPatches,
+        k => {
+            return Err(input.invalid(
+                at,
+                "the frame encoding (0 whole, 1 input patches)",
+                format!("{k}"),
+            ))
+        }
+    };
     Ok(RecordHeader {
         nf,
         strategy,
@@ -781,59 +1521,169 @@ fn read_header(input: &mut WireIn) -> Result<RecordHeader, WireError> {
         rtm,
         parse_mode,
         renamed,
+        frames,
     })
 }
 
-fn read_observation(input: &mut WireIn, i: u64) -> Result<Observation, WireError> {
-    let at = input.offset;
-    let what = format!("the observation kind of packet #{i} (0 drop, 1 forward, 2 flood)");
-    match input.u8(&what)? {
-        OBS_DROP => Ok(Observation::Drop),
-        OBS_FORWARD => {
-            let port = input.u16(format_args!("the output port of packet #{i}"))?;
-            let bytes = input.bytes(MAX_FRAME, format_args!("the output frame of packet #{i}"))?;
-            Ok(Observation::Forward { port, bytes })
+fn read_observation(
+    input: &mut SliceIn,
+    i: u64,
+    frames: FrameEncoding,
+    inputs: &[InputPacket],
+) -> Result<Slot, Stop> {
+    let at = input.offset();
+    let kind = input.u8(format_args!(
+        "the observation kind of packet #{i} (0 drop, 1 forward, 2 flood)"
+    ))?;
+    let port = match kind {
+        OBS_DROP => {
+            return Ok(Slot {
+                at: 0,
+                len: 0,
+                port: 0,
+                kind,
+                patched: false,
+            })
         }
-        OBS_FLOOD => {
-            let bytes = input.bytes(MAX_FRAME, format_args!("the output frame of packet #{i}"))?;
-            Ok(Observation::Flood { bytes })
+        OBS_FORWARD => input.u16(format_args!("the output port of packet #{i}"))?,
+        OBS_FLOOD => 0,
+        k => {
+            return Err(input.invalid(
+                at,
+                format!("the observation kind of packet #{i} (0 drop, 1 forward, 2 flood)"),
+                format!("{k}"),
+            ))
         }
-        k => Err(input.invalid(at, what, format!("{k}"))),
+    };
+    let whole = |input: &mut SliceIn| -> Result<Slot, Stop> {
+        let frame = input.bytes(MAX_FRAME, format_args!("the output frame of packet #{i}"))?;
+        Ok(Slot {
+            at: input.pos - frame.len(),
+            len: frame.len() as u32,
+            port,
+            kind,
+            patched: false,
+        })
+    };
+    if frames == FrameEncoding::Whole {
+        return whole(input);
+    }
+    let form_at = input.offset();
+    match input.u8(format_args!(
+        "the frame form of packet #{i} (0 whole, 1 patched input)"
+    ))? {
+        FORM_WHOLE => whole(input),
+        FORM_PATCHED => {
+            let Some(base) = usize::try_from(i).ok().and_then(|k| inputs.get(k)) else {
+                let e = WireError::NeedsInputs {
+                    path: input.path.to_path_buf(),
+                    offset: form_at,
+                    entry: i,
+                    given: inputs.len(),
+                };
+                return Err(input.fail(e));
+            };
+            let count = input.u8(format_args!("the patch count of packet #{i}"))?;
+            let start = input.pos;
+            let mut pos = 0u64;
+            for k in 0..count {
+                let at = input.offset();
+                let skip = input.varint(format_args!("the skip of patch {k} of packet #{i}"))?;
+                let len = input.varint(format_args!("the length of patch {k} of packet #{i}"))?;
+                let end = pos.saturating_add(skip).saturating_add(len);
+                if len == 0 || end > base.data.len() as u64 {
+                    return Err(input.invalid(
+                        at,
+                        format!(
+                            "patch {k} of packet #{i} inside its {}-byte input frame, not empty",
+                            base.data.len()
+                        ),
+                        format!("{len} bytes at offset {}", pos.saturating_add(skip)),
+                    ));
+                }
+                input.take(len as usize, format_args!("patch {k} of packet #{i}"))?;
+                pos = end;
+            }
+            Ok(Slot {
+                at: start,
+                len: u32::from(count),
+                port,
+                kind,
+                patched: true,
+            })
+        }
+        k => Err(input.invalid(
+            form_at,
+            format!("the frame form of packet #{i} (0 whole, 1 patched input)"),
+            format!("{k}"),
+        )),
     }
 }
 
-fn read_record(input: &mut WireIn, i: u64) -> Result<PacketRecord, WireError> {
-    Ok(PacketRecord {
-        core: input.u16(format_args!("the core of packet #{i}"))?,
-        queue_pos: input.u64(format_args!("the queue position of packet #{i}"))?,
-        epoch: input.u64(format_args!("the epoch of packet #{i}"))?,
-        wrote: input.bool(format_args!("the wrote flag of packet #{i}"))?,
-        now: input.u64(format_args!("the time (now) of packet #{i}"))?,
-        hash: input.u32(format_args!("the RSS hash of packet #{i}"))?,
-    })
+fn read_record(
+    input: &mut SliceIn,
+    i: u64,
+    context: &mut RecordContext,
+) -> Result<PacketRecord, Stop> {
+    let at = input.offset();
+    let flags = input.u8(format_args!("the record flags of packet #{i}"))?;
+    if flags & !(FLAG_WROTE | FLAG_EPOCH | FLAG_QUEUE_POS) != 0 {
+        return Err(input.invalid(
+            at,
+            format!("the record flags of packet #{i} (bits 0 to 2)"),
+            format!("{flags:#04x}"),
+        ));
+    }
+    let core_at = input.offset();
+    let core = input.varint(format_args!("the core of packet #{i}"))?;
+    let core = u16::try_from(core).map_err(|_| {
+        input.invalid(
+            core_at,
+            format!("the core of packet #{i} (at most 65535)"),
+            format!("{core}"),
+        )
+    })?;
+    let epoch = if flags & FLAG_EPOCH != 0 {
+        input.varint(format_args!("the epoch of packet #{i}"))?
+    } else {
+        0
+    };
+    let queue_pos = if flags & FLAG_QUEUE_POS != 0 {
+        input.varint(format_args!("the queue position of packet #{i}"))?
+    } else {
+        context.implied_pos(core)
+    };
+    // Makes sure the core has a slot even when its position was explicit.
+    context.implied_pos(core);
+    let delta = input.varint(format_args!("the time (now) of packet #{i}"))?;
+    let now = context.prev_now.wrapping_add(unzigzag(delta));
+    let hash = input.u32(format_args!("the RSS hash of packet #{i}"))?;
+    let r = PacketRecord {
+        core,
+        queue_pos,
+        epoch,
+        wrote: flags & FLAG_WROTE != 0,
+        now,
+        hash,
+    };
+    context.advance(&r);
+    Ok(r)
 }
 
-fn read_entry(input: &mut WireIn, i: u64) -> Result<RecordEntry, WireError> {
-    let observation = read_observation(input, i)?;
-    let record = read_record(input, i)?;
+fn read_translations(input: &mut SliceIn, i: u64, out: &mut Vec<Translation>) -> Result<(), Stop> {
     let n = input.u8(format_args!("the translation count of packet #{i}"))?;
-    let mut translations = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
-        translations.push(Translation {
+        out.push(Translation {
             index: i,
             field: input.u16(format_args!("a translated field of packet #{i}"))?,
             old: input.u64(format_args!("a translated old value of packet #{i}"))?,
             new: input.u64(format_args!("a translated new value of packet #{i}"))?,
         });
     }
-    Ok(RecordEntry {
-        observation,
-        record,
-        translations,
-    })
+    Ok(())
 }
 
-fn read_access_log(input: &mut WireIn, core: usize) -> Result<Option<Vec<AccessCount>>, WireError> {
+fn read_access_log(input: &mut SliceIn, core: usize) -> Result<Option<Vec<AccessCount>>, Stop> {
     if !input.bool(format_args!("whether core {core} has an access log"))? {
         return Ok(None);
     }
@@ -849,12 +1699,12 @@ fn read_access_log(input: &mut WireIn, core: usize) -> Result<Option<Vec<AccessC
     Ok(Some(counts))
 }
 
-fn read_conflict(input: &mut WireIn) -> Result<RenameConflict, WireError> {
+fn read_conflict(input: &mut SliceIn) -> Result<RenameConflict, Stop> {
     let index = input.u64("a conflict's packet index")?;
     let field = input.u16("a conflict's field")?;
     let seq = input.u64("a conflict's sequential value")?;
     let par = input.u64("a conflict's parallel value")?;
-    let at = input.offset;
+    let at = input.offset();
     let kind = input.u8("a conflict's kind (0 or 1)")?;
     let other = input.u64("a conflict's existing value")?;
     let kind = match kind {
@@ -875,7 +1725,7 @@ fn read_conflict(input: &mut WireIn) -> Result<RenameConflict, WireError> {
     })
 }
 
-fn read_trailer(input: &mut WireIn) -> Result<RecordTrailer, WireError> {
+fn read_trailer(input: &mut SliceIn) -> Result<RecordTrailer, Stop> {
     let faults = input.u64("the fault count")?;
     let cores = input.count(MAX_CORES, "the number of access logs")?;
     let access_logs = (0..cores)
@@ -1071,9 +1921,15 @@ mod tests {
             proptest::option::of("[a-z-]{1,20}"),
             ".{0,20}",
             proptest::collection::vec(("[a-z.]{1,8}", "[a-z.]{1,8}"), 0..3),
+            any::<bool>(),
         )
-            .prop_map(|(nf, strategy, cores, schedule, mutant, rtm, renamed)| {
-                RecordHeader {
+            .prop_map(
+                |(nf, strategy, cores, schedule, mutant, rtm, renamed, patches)| RecordHeader {
+                    frames: if patches {
+                        FrameEncoding::InputPatches
+                    } else {
+                        FrameEncoding::Whole
+                    },
                     nf,
                     strategy,
                     cores,
@@ -1082,8 +1938,8 @@ mod tests {
                     rtm,
                     parse_mode: "strict".into(),
                     renamed,
-                }
-            })
+                },
+            )
     }
 
     proptest! {
@@ -1123,6 +1979,7 @@ mod tests {
                 rtm: "not applicable".into(),
                 parse_mode: "strict".into(),
                 renamed: vec![],
+                frames: FrameEncoding::Whole,
             };
             let bytes = record_bytes(&RecordFile { header, entries, trailer });
             let cut = cut.index(bytes.len());
@@ -1130,6 +1987,332 @@ mod tests {
             prop_assert!(matches!(err, WireError::Truncated { .. }), "{}", err);
             prop_assert!(err.to_string().starts_with("r.bin: byte offset "), "{}", err);
         }
+    }
+
+    /// A record file with patched frames: each observation written against `inputs`.
+    fn patched_bytes(inputs: &[InputPacket], entries: &[RecordEntry]) -> Vec<u8> {
+        let header = RecordHeader {
+            nf: "fw".into(),
+            strategy: Strategy::Sn,
+            cores: 2,
+            schedule: "threads".into(),
+            mutant: None,
+            rtm: "not applicable".into(),
+            parse_mode: "strict".into(),
+            renamed: vec![],
+            frames: FrameEncoding::InputPatches,
+        };
+        let sink = SharedBuf::default();
+        let mut w =
+            RecordFileWriter::from_writer("<mem>", Box::new(sink.clone()), &header).unwrap();
+        for (e, p) in entries.iter().zip(inputs) {
+            w.entry_with_input(e, Some(&p.data)).unwrap();
+        }
+        w.finish(&RecordTrailer::default()).unwrap();
+        sink.take()
+    }
+
+    /// Inputs, and entries whose frames are the inputs with some bytes changed (or, for
+    /// some, other frames altogether).
+    fn arb_patched() -> impl PStrategy<Value = (Vec<InputPacket>, Vec<RecordEntry>)> {
+        let one = (
+            arb_packet(),
+            proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+            any::<u8>(),
+            arb_record(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..70)),
+        );
+        proptest::collection::vec(one, 0..20).prop_map(|v| {
+            v.into_iter()
+                .map(|(p, edits, kind, record, other)| {
+                    let mut bytes = other.unwrap_or_else(|| p.data.clone());
+                    for (at, b) in edits {
+                        if !bytes.is_empty() {
+                            let k = at.index(bytes.len());
+                            bytes[k] = b;
+                        }
+                    }
+                    let observation = match kind % 3 {
+                        0 => Observation::Drop,
+                        1 => Observation::Forward {
+                            port: u16::from(kind),
+                            bytes,
+                        },
+                        _ => Observation::Flood { bytes },
+                    };
+                    (
+                        p,
+                        RecordEntry {
+                            observation,
+                            record,
+                            translations: vec![],
+                        },
+                    )
+                })
+                .unzip()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn patched_frames_round_trip((inputs, entries) in arb_patched()) {
+            let bytes = patched_bytes(&inputs, &entries);
+            let run = RecordRun::from_bytes("r.bin", bytes, &inputs).unwrap();
+            prop_assert_eq!(run.len(), entries.len());
+            for (i, e) in entries.iter().enumerate() {
+                let o = run.observation(i).unwrap();
+                prop_assert!(o.matches(&e.observation), "entry {}", i);
+                prop_assert_eq!(o.to_observation(), e.observation.clone());
+            }
+            let records: Vec<PacketRecord> = entries.iter().map(|e| e.record).collect();
+            prop_assert_eq!(&run.records, &records);
+            let file = run.into_file();
+            prop_assert_eq!(file.entries, entries);
+        }
+
+        #[test]
+        fn truncated_patched_files_are_errors_never_panics(
+            (inputs, entries) in arb_patched(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let bytes = patched_bytes(&inputs, &entries);
+            let cut = cut.index(bytes.len());
+            let err = RecordRun::from_bytes("r.bin", bytes[..cut].to_vec(), &inputs).err().unwrap();
+            prop_assert!(matches!(err, WireError::Truncated { .. }), "{}", err);
+            prop_assert!(err.to_string().starts_with("r.bin: byte offset "), "{}", err);
+        }
+
+        #[test]
+        fn a_different_observation_does_not_match(
+            (inputs, entries) in arb_patched(),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let bytes = patched_bytes(&inputs, &entries);
+            let run = RecordRun::from_bytes("r.bin", bytes, &inputs).unwrap();
+            for (i, e) in entries.iter().enumerate() {
+                let o = run.observation(i).unwrap();
+                let flipped = |bytes: &[u8]| {
+                    let mut b = bytes.to_vec();
+                    if !b.is_empty() {
+                        let k = flip.index(b.len());
+                        b[k] ^= 1;
+                    }
+                    b
+                };
+                let other = match &e.observation {
+                    Observation::Drop => Observation::Flood { bytes: vec![] },
+                    Observation::Forward { port, bytes } if !bytes.is_empty() => {
+                        Observation::Forward { port: *port, bytes: flipped(bytes) }
+                    }
+                    Observation::Forward { port, bytes } => Observation::Forward {
+                        port: port.wrapping_add(1),
+                        bytes: bytes.clone(),
+                    },
+                    Observation::Flood { bytes } if !bytes.is_empty() => {
+                        Observation::Flood { bytes: flipped(bytes) }
+                    }
+                    Observation::Flood { .. } => Observation::Drop,
+                };
+                prop_assert!(!o.matches(&other), "entry {} matched {:?}", i, other);
+            }
+        }
+    }
+
+    fn mac_rewrite() -> (Vec<InputPacket>, Vec<RecordEntry>) {
+        let input = InputPacket {
+            port: 0,
+            time_ns: 5,
+            data: (0..60).collect(),
+        };
+        let mut out = input.data.clone();
+        out[..12].copy_from_slice(&[0xaa; 12]);
+        out[40] = 0xbb;
+        let entry = RecordEntry {
+            observation: Observation::Forward {
+                port: 1,
+                bytes: out,
+            },
+            record: PacketRecord {
+                now: 5,
+                ..PacketRecord::default()
+            },
+            translations: vec![],
+        };
+        (vec![input], vec![entry])
+    }
+
+    #[test]
+    fn patches_are_small_and_need_the_inputs() {
+        let (inputs, entries) = mac_rewrite();
+        let bytes = patched_bytes(&inputs, &entries);
+        let whole = record_bytes(&RecordFile {
+            header: RecordHeader {
+                frames: FrameEncoding::Whole,
+                ..RecordRun::from_bytes("r.bin", bytes.clone(), &inputs)
+                    .unwrap()
+                    .header
+            },
+            entries: entries.clone(),
+            trailer: RecordTrailer::default(),
+        });
+        // Two patches (12 bytes at 0, 1 byte at 40) instead of a 60-byte frame.
+        assert_eq!(
+            whole.len() - bytes.len(),
+            (4 + 60) - (1 + 1 + 2 + 12 + 2 + 1)
+        );
+        let err = RecordFile::from_bytes("r.bin", bytes.clone()).unwrap_err();
+        // trailer 21 bytes, the record and translation count 8, the patched frame 19.
+        let form_at = bytes.len() - 21 - 8 - (1 + 1 + 2 + 12 + 2 + 1);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "r.bin: byte offset {form_at}: entry #0 stores its output frame as patches of \
+                 input packet #0, but 0 input packets were given; read the file with the \
+                 packets the run read (RecordFile::read_with_inputs)"
+            )
+        );
+        // Inputs shorter than the patches reach: refused, naming the patch.
+        let short = vec![InputPacket {
+            data: vec![0; 30],
+            ..inputs[0].clone()
+        }];
+        let err = RecordRun::from_bytes("r.bin", bytes, &short).err().unwrap();
+        assert!(
+            err.to_string().contains(
+                "expected patch 1 of packet #0 inside its 30-byte input frame, not empty, found 1 bytes at offset 40"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cut_entry_names_the_file_the_packet_and_the_offset() {
+        let (mut inputs, mut entries) = mac_rewrite();
+        inputs.push(inputs[0].clone());
+        entries.push(entries[0].clone());
+        let bytes = patched_bytes(&inputs, &entries);
+        // Entry #1 (32 bytes: 6 up to the patch count, patches of 14 and 3 bytes, 9 for
+        // the record, whose queue position 0 is not the implied 1, and the translation
+        // count) before the 21-byte trailer; its first patch's bytes follow the tag, kind,
+        // port (2), form, count, skip and len.
+        let entry1 = bytes.len() - 21 - 32;
+        let patch_at = entry1 + 1 + 1 + 2 + 1 + 1 + 1 + 1;
+        let err = RecordRun::from_bytes("r.bin", bytes[..patch_at + 5].to_vec(), &inputs)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "r.bin: byte offset {patch_at}: the file ends inside patch 0 of packet #1 (5 of \
+                 12 bytes present); it was cut short: write it again"
+            )
+        );
+    }
+
+    #[test]
+    fn records_on_disk_read_with_inputs() {
+        let (inputs, entries) = mac_rewrite();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.bin");
+        std::fs::write(&path, patched_bytes(&inputs, &entries)).unwrap();
+        let file = RecordFile::read_with_inputs(&path, &inputs).unwrap();
+        assert_eq!(file.entries, entries);
+        let err = RecordFile::read(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WireError::NeedsInputs {
+                    entry: 0,
+                    given: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", path.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn varints_are_bounded() {
+        let p = Path::new("v.bin");
+        let read = |bytes: &[u8]| {
+            let mut input = SliceIn::new(p, "test file", bytes);
+            input.varint("a number").map_err(|Stop| input.error())
+        };
+        let long = [0xffu8; 11];
+        let err = read(&long).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "v.bin: byte offset 0: expected a number (a variable-length number of at most 64 bits), found a longer one"
+            ),
+            "{err}"
+        );
+        let err = read(&[0x80, 0x80]).unwrap_err();
+        assert!(
+            matches!(err, WireError::Truncated { offset: 0, .. }),
+            "{err}"
+        );
+        let mut max = [0xffu8; 10];
+        max[9] = 1;
+        assert_eq!(read(&max).unwrap(), u64::MAX);
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, v);
+            assert_eq!(bytes.len(), varint_len(v));
+            assert_eq!(read(&bytes).unwrap(), v);
+        }
+        for d in [0u64, 1, u64::MAX, 1 << 63, 12345] {
+            assert_eq!(unzigzag(zigzag(d)), d);
+        }
+    }
+
+    #[test]
+    fn unknown_record_flags_are_refused() {
+        let (inputs, entries) = mac_rewrite();
+        let mut bytes = patched_bytes(&inputs, &entries);
+        let flags_at = bytes.len() - 21 - 8;
+        assert_eq!(bytes[flags_at], 0);
+        bytes[flags_at] = 0x10;
+        let err = RecordRun::from_bytes("r.bin", bytes, &inputs)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "r.bin: byte offset {flags_at}: expected the record flags of packet #0 (bits 0 \
+                 to 2), found 0x10; the file is corrupt or not a maestro record file: write it \
+                 again"
+            )
+        );
+    }
+
+    #[test]
+    fn diff_runs_merge_small_gaps() {
+        let base = [0u8; 32];
+        let mut runs = Vec::new();
+        assert_eq!(diff_runs(&base, &base, &mut runs), Some(2));
+        assert!(runs.is_empty());
+        let mut out = base;
+        out[3] = 1;
+        out[6] = 1; // two equal bytes between: one patch
+        out[20] = 1; // far: another
+        out[31] = 1; // the last byte
+        assert_eq!(
+            diff_runs(&base, &out, &mut runs),
+            Some(2 + (2 + 4) + (2 + 1) + (2 + 1))
+        );
+        assert_eq!(runs, vec![(3, 7), (20, 21), (31, 32)]);
+        // Gaps of three bytes stay apart: 150 one-byte patches fit the count byte, 300 do not.
+        let sparse: Vec<u8> = (0..1200).map(|i| u8::from(i % 4 == 0)).collect();
+        assert_eq!(
+            diff_runs(&[0; 600], &sparse[..600], &mut runs),
+            Some(2 + 150 * 3)
+        );
+        assert_eq!(diff_runs(&[0; 1200], &sparse, &mut runs), None);
     }
 
     fn sample_packets() -> Vec<InputPacket> {
@@ -1186,6 +2369,7 @@ mod tests {
                 rtm: "not applicable".into(),
                 parse_mode: "strict".into(),
                 renamed: vec![],
+                frames: FrameEncoding::Whole,
             },
             entries: vec![],
             trailer: RecordTrailer::default(),
@@ -1254,6 +2438,7 @@ mod tests {
                 rtm: "not applicable".into(),
                 parse_mode: "strict".into(),
                 renamed: vec![],
+                frames: FrameEncoding::Whole,
             },
             entries: vec![RecordEntry {
                 observation: Observation::Drop,
@@ -1274,7 +2459,9 @@ mod tests {
             "{err}"
         );
         // The first entry's tag sits right after the header.
-        let tag_at = bytes.len() - 1 - (1 + 2 + 8 + 8 + 1 + 8 + 4 + 1) - (1 + 8 + 4 + 4 + 4);
+        // entry: tag, kind, flags, core, now, hash (4), translation count; trailer: tag,
+        // faults (8), three counts (4 each).
+        let tag_at = bytes.len() - (1 + 1 + 1 + 1 + 1 + 4 + 1) - (1 + 8 + 4 + 4 + 4);
         let mut bad = bytes.clone();
         assert_eq!(bad[tag_at], TAG_PACKET);
         bad[tag_at] = 7;
