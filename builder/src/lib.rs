@@ -314,6 +314,28 @@ fn digest_dir(dir: &Path) -> std::io::Result<String> {
     Ok(format!("{:016x}", h.finish()))
 }
 
+/// Linux's "text file busy": exec of a file some process holds open for writing.
+const ETXTBSY: i32 = 26;
+
+/// Runs `start` (which spawns a binary that may just have been installed) again while it
+/// fails with "text file busy". A child that another thread of this process forks holds
+/// every descriptor open at that moment until it execs, a freshly written binary's
+/// included, and Linux refuses to exec a file open for writing; the window is short, so
+/// a few retries close it.
+pub fn retry_busy<T>(mut start: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    const TRIES: u64 = 50;
+    let mut tried = 0;
+    loop {
+        match start() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tried < TRIES => {
+                tried += 1;
+                std::thread::sleep(Duration::from_millis(2 * tried));
+            }
+            result => return result,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,7 +393,8 @@ mod tests {
                             .build("hello-gen", |d| write_hello(d, "same"))
                             .expect("builds");
                         // Run it at once, while the others may still be installing.
-                        let out = Command::new(&built.binary).output().expect("runs");
+                        let out =
+                            retry_busy(|| Command::new(&built.binary).output()).expect("runs");
                         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "same");
                         built
                     })

@@ -102,8 +102,7 @@ pub fn run_generated(program: &NfProgram, args: &RunArgs) -> Result<()> {
     if args.no_pin {
         cmd.arg("--no-pin");
     }
-    let status = cmd
-        .status()
+    let status = maestro_build::retry_busy(|| cmd.status())
         .with_context(|| format!("cannot run {}", binary.built.binary.display()))?;
     match status.code() {
         Some(0) => Ok(()),

@@ -138,13 +138,12 @@ impl GeneratedBinary {
     }
 
     fn read_info(binary: &Path) -> Result<BinaryInfo, BinaryError> {
-        let out = Command::new(binary)
-            .arg("info")
-            .output()
-            .map_err(|source| BinaryError::Spawn {
+        let out = maestro_build::retry_busy(|| Command::new(binary).arg("info").output()).map_err(
+            |source| BinaryError::Spawn {
                 binary: binary.to_path_buf(),
                 source,
-            })?;
+            },
+        )?;
         if !out.status.success() {
             return Err(BinaryError::Failed {
                 binary: binary.to_path_buf(),
@@ -232,9 +231,11 @@ impl GeneratedBinary {
             output,
             stderr: stderr_path,
         };
-        running.child = Some(cmd.spawn().map_err(|source| BinaryError::Spawn {
-            binary: binary.clone(),
-            source,
+        running.child = Some(maestro_build::retry_busy(|| cmd.spawn()).map_err(|source| {
+            BinaryError::Spawn {
+                binary: binary.clone(),
+                source,
+            }
         })?);
         Ok(running)
     }

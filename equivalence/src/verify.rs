@@ -145,6 +145,8 @@ pub struct Verifier {
     spread_path: PathBuf,
     nic: NicConfig,
     binary: GeneratedBinary,
+    /// Builds the generator mutants' binaries into the same cache as `binary`.
+    builder: Builder,
     state: Vec<StateObject>,
     renamed: Vec<Renamed>,
     /// Status lines for the user (progress).
@@ -338,7 +340,7 @@ impl Verifier {
             reason: e.to_string(),
         })?;
         let spread_path = opts.work_dir.join("spread.json");
-        let spread = NicConfig::default_for(program.port_count).with_cores(opts.cores);
+        let spread = adversarial::locks_nic(&program, opts.cores);
         let spread_json = serde_json::to_string(&spread).map_err(|e| VerifyError::Input {
             path: spread_path.clone(),
             reason: e.to_string(),
@@ -369,6 +371,7 @@ impl Verifier {
             spread_path,
             nic,
             binary,
+            builder: builder.clone(),
             state,
             renamed,
             progress,
@@ -986,7 +989,7 @@ impl Verifier {
                     if mutant_binary.is_none() {
                         (self.progress)("building the expiry-off-by-one mutant");
                         mutant_binary = Some(GeneratedBinary::build(
-                            &Builder::new(None).with_progress(false),
+                            &self.builder.clone().with_progress(false),
                             &self.program,
                             &GenOptions {
                                 expiry_off_by_one: true,
