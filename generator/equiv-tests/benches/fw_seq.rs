@@ -52,14 +52,17 @@ fn new_handwritten() -> Firewall {
     Firewall::new(65536, 100_000_000_000).expect("NF starts")
 }
 
+/// How to make a firewall and run one packet through it.
+type MakeAndRun<N> = (fn() -> N, fn(&mut N, &InputPacket) -> bool);
+
 /// Times `timed` on a fresh NF, each run right after an untimed run of `other` on its own
 /// fresh NF, so that both firewalls find the allocator in the same state (tables just
 /// freed). Timed one after the other instead, whichever criterion runs second inherits
 /// warm pages and looks up to 10% faster. Construction and drop are not timed.
 fn alternating<A: 'static, B: 'static>(
     packets: &[InputPacket],
-    timed: (fn() -> A, fn(&mut A, &InputPacket) -> bool),
-    other: (fn() -> B, fn(&mut B, &InputPacket) -> bool),
+    timed: MakeAndRun<A>,
+    other: MakeAndRun<B>,
 ) -> impl FnMut(u64) -> Duration + '_ {
     move |iters| {
         let mut total = Duration::ZERO;
