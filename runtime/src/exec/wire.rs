@@ -84,6 +84,33 @@ impl WireError {
 // Low-level reading and writing
 // ---------------------------------------------------------------------------------------
 
+/// What a file's first 8 bytes must be, for error messages.
+fn magic_name(magic: &[u8; 8]) -> String {
+    format!("the magic {:?}", String::from_utf8_lossy(magic))
+}
+
+/// A mismatch as `(offset, expected, found)`, for the reader's own error type.
+type Mismatch = (u64, String, String);
+
+fn check_magic(magic: &[u8; 8], found: [u8; 8]) -> Result<(), Mismatch> {
+    if &found == magic {
+        return Ok(());
+    }
+    let found = format!("{:?}", String::from_utf8_lossy(&found));
+    Err((0, magic_name(magic), found))
+}
+
+fn check_version(version: u32, v: u32) -> Result<(), Mismatch> {
+    if v == version {
+        return Ok(());
+    }
+    Err((
+        8,
+        format!("format version {version}"),
+        format!("version {v}"),
+    ))
+}
+
 /// A byte source that knows its file name and offset, so every error can say where.
 pub(crate) struct WireIn {
     path: PathBuf,
@@ -214,20 +241,10 @@ impl WireIn {
 
     /// The magic and a supported version.
     fn header(&mut self, magic: &[u8; 8], version: u32) -> Result<(), WireError> {
-        let what = format!("the magic {:?}", String::from_utf8_lossy(magic));
-        let found: [u8; 8] = self.array(&what)?;
-        if &found != magic {
-            return Err(self.invalid(0, what, format!("{:?}", String::from_utf8_lossy(&found))));
-        }
+        let found = self.array(&magic_name(magic))?;
+        check_magic(magic, found).map_err(|(at, e, f)| self.invalid(at, e, f))?;
         let v = self.u32("the format version")?;
-        if v != version {
-            return Err(self.invalid(
-                8,
-                format!("format version {version}"),
-                format!("version {v}"),
-            ));
-        }
-        Ok(())
+        check_version(version, v).map_err(|(at, e, f)| self.invalid(at, e, f))
     }
 }
 
@@ -409,20 +426,10 @@ impl<'b> SliceIn<'b> {
 
     /// The magic and a supported version.
     fn header(&mut self, magic: &[u8; 8], version: u32) -> Result<(), Stop> {
-        let what = format!("the magic {:?}", String::from_utf8_lossy(magic));
-        let found: [u8; 8] = self.array(&what)?;
-        if &found != magic {
-            return Err(self.invalid(0, what, format!("{:?}", String::from_utf8_lossy(&found))));
-        }
+        let found = self.array(magic_name(magic))?;
+        check_magic(magic, found).map_err(|(at, e, f)| self.invalid(at, e, f))?;
         let v = self.u32("the format version")?;
-        if v != version {
-            return Err(self.invalid(
-                8,
-                format!("format version {version}"),
-                format!("version {v}"),
-            ));
-        }
-        Ok(())
+        check_version(version, v).map_err(|(at, e, f)| self.invalid(at, e, f))
     }
 
     fn at_end(&self) -> bool {
