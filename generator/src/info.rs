@@ -8,88 +8,12 @@ use maestro_analyzer::{
 };
 use std::collections::BTreeSet;
 
-/// Whether a method changes its object (expiry and refreshes included: they move
-/// timestamps, so an object that is only refreshed is still per-core state).
-pub fn mutates(m: Method) -> bool {
-    use Method::*;
-    matches!(
-        m,
-        TableExpire
-            | TableAdd
-            | TableRefresh
-            | TableSetValue
-            | TableRemove
-            | MapPut
-            | MapErase
-            | VectorSet
-            | DChainAllocate
-            | DChainRefresh
-            | DChainFree
-            | DChainExpire
-            | SketchExpire
-            | SketchTouch
-            | SketchRefresh
-            | SetsClear
-            | SetsInsert
-    )
-}
-
-/// Every state call of the program, in source order (nested calls included).
-pub fn calls(p: &NfProgram) -> Vec<&StateCall> {
-    fn expr<'a>(e: &'a Expr, out: &mut Vec<&'a StateCall>) {
-        match &e.kind {
-            ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
-            ExprKind::Binary(_, a, b) => {
-                expr(a, out);
-                expr(b, out);
-            }
-            ExprKind::Builtin(_, args) | ExprKind::Record(_, args) => {
-                args.iter().for_each(|a| expr(a, out))
-            }
-            ExprKind::Call(c) => call(c, out),
-            _ => {}
-        }
-    }
-    fn call<'a>(c: &'a StateCall, out: &mut Vec<&'a StateCall>) {
-        c.args.iter().for_each(|a| expr(a, out));
-        out.push(c);
-    }
-    fn block<'a>(b: &'a [Stmt], out: &mut Vec<&'a StateCall>) {
-        for s in b {
-            match &s.kind {
-                StmtKind::Let { value, .. }
-                | StmtKind::Assign { value, .. }
-                | StmtKind::SetField { value, .. } => expr(value, out),
-                StmtKind::If { cond, then, els } => {
-                    expr(cond, out);
-                    block(then, out);
-                    block(els, out);
-                }
-                StmtKind::IfLet {
-                    call: c, then, els, ..
-                } => {
-                    call(c, out);
-                    block(then, out);
-                    block(els, out);
-                }
-                StmtKind::Parse { els, .. } => block(els, out),
-                StmtKind::Call(c) => call(c, out),
-                StmtKind::Action(maestro_analyzer::Action::Forward(e)) => expr(e, out),
-                StmtKind::Action(_) => {}
-            }
-        }
-    }
-    let mut out = Vec::new();
-    block(&p.process, &mut out);
-    out
-}
-
 /// Per state object: whether `sn` splits it (it has a capacity and some path writes
 /// it). Read-only objects (a static map), sketches and CHTs are replicated in full.
 pub fn sharded(p: &NfProgram) -> Vec<bool> {
     let mut written = vec![false; p.states.len()];
-    for c in calls(p) {
-        if mutates(c.method) {
+    for c in p.state_calls() {
+        if c.method.mutates() {
             if let Some(w) = written.get_mut(c.state.0 as usize) {
                 *w = true;
             }

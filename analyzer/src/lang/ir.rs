@@ -288,6 +288,32 @@ pub enum Method {
 }
 
 impl Method {
+    /// Whether the method changes its object. Expiry and refreshes count: they move
+    /// timestamps, so an object that is only refreshed is still written state.
+    pub fn mutates(self) -> bool {
+        use Method::*;
+        matches!(
+            self,
+            TableExpire
+                | TableAdd
+                | TableRefresh
+                | TableSetValue
+                | TableRemove
+                | MapPut
+                | MapErase
+                | VectorSet
+                | DChainAllocate
+                | DChainRefresh
+                | DChainFree
+                | DChainExpire
+                | SketchExpire
+                | SketchTouch
+                | SketchRefresh
+                | SetsClear
+                | SetsInsert
+        )
+    }
+
     /// The method's name in source.
     pub fn name(self) -> &'static str {
         use Method::*;
@@ -422,6 +448,57 @@ impl PktField {
 }
 
 impl NfProgram {
+    /// Every state call of `process`, in source order; a call's argument calls come
+    /// before it.
+    pub fn state_calls(&self) -> Vec<&StateCall> {
+        fn expr<'a>(e: &'a Expr, out: &mut Vec<&'a StateCall>) {
+            match &e.kind {
+                ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
+                ExprKind::Binary(_, a, b) => {
+                    expr(a, out);
+                    expr(b, out);
+                }
+                ExprKind::Builtin(_, args) | ExprKind::Record(_, args) => {
+                    args.iter().for_each(|a| expr(a, out))
+                }
+                ExprKind::Call(c) => call(c, out),
+                _ => {}
+            }
+        }
+        fn call<'a>(c: &'a StateCall, out: &mut Vec<&'a StateCall>) {
+            c.args.iter().for_each(|a| expr(a, out));
+            out.push(c);
+        }
+        fn block<'a>(b: &'a [Stmt], out: &mut Vec<&'a StateCall>) {
+            for s in b {
+                match &s.kind {
+                    StmtKind::Let { value, .. }
+                    | StmtKind::Assign { value, .. }
+                    | StmtKind::SetField { value, .. } => expr(value, out),
+                    StmtKind::If { cond, then, els } => {
+                        expr(cond, out);
+                        block(then, out);
+                        block(els, out);
+                    }
+                    StmtKind::IfLet {
+                        call: c, then, els, ..
+                    } => {
+                        call(c, out);
+                        block(then, out);
+                        block(els, out);
+                    }
+                    StmtKind::Parse { els, .. } => block(els, out),
+                    StmtKind::Call(c) => call(c, out),
+                    StmtKind::Action(Action::Forward(e)) => expr(e, out),
+                    StmtKind::Action(_) => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        block(&self.process, &mut out);
+        out
+    }
+
     /// `line:col` (1-based) of a span in the NF source.
     pub fn line_col(&self, span: Span) -> (u32, u32) {
         self.source.line_col(span.lo)

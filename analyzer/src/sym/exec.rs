@@ -167,8 +167,7 @@ struct PState<'a> {
 /// Labels of every state call site: `object.method@line` (`:col` added when a line holds
 /// two calls of the same method on the same object).
 pub fn call_labels(prog: &NfProgram) -> HashMap<u32, String> {
-    let mut calls: Vec<&StateCall> = Vec::new();
-    walk_block(&prog.process, &mut calls);
+    let calls = prog.state_calls();
     let mut base: Vec<(u32, String, (u32, u32))> = Vec::new();
     for c in &calls {
         let name = prog
@@ -196,64 +195,12 @@ pub fn call_labels(prog: &NfProgram) -> HashMap<u32, String> {
     out
 }
 
-fn walk_block<'a>(b: &'a [Stmt], out: &mut Vec<&'a StateCall>) {
-    for s in b {
-        match &s.kind {
-            StmtKind::Let { value, .. }
-            | StmtKind::Assign { value, .. }
-            | StmtKind::SetField { value, .. } => walk_expr(value, out),
-            StmtKind::If { cond, then, els } => {
-                walk_expr(cond, out);
-                walk_block(then, out);
-                walk_block(els, out);
-            }
-            StmtKind::IfLet {
-                call, then, els, ..
-            } => {
-                walk_call(call, out);
-                walk_block(then, out);
-                walk_block(els, out);
-            }
-            StmtKind::Parse { els, .. } => walk_block(els, out),
-            StmtKind::Call(c) => walk_call(c, out),
-            StmtKind::Action(Action::Forward(e)) => walk_expr(e, out),
-            StmtKind::Action(_) => {}
-        }
-    }
-}
-
-fn walk_call<'a>(c: &'a StateCall, out: &mut Vec<&'a StateCall>) {
-    for a in &c.args {
-        walk_expr(a, out);
-    }
-    out.push(c);
-}
-
-fn walk_expr<'a>(e: &'a Expr, out: &mut Vec<&'a StateCall>) {
-    match &e.kind {
-        ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => walk_expr(a, out),
-        ExprKind::Binary(_, a, b) => {
-            walk_expr(a, out);
-            walk_expr(b, out);
-        }
-        ExprKind::Builtin(_, args) | ExprKind::Record(_, args) => {
-            for a in args {
-                walk_expr(a, out);
-            }
-        }
-        ExprKind::Call(c) => walk_call(c, out),
-        _ => {}
-    }
-}
-
 /// Whether a method changes its object.
 pub fn access_of(m: Method) -> Access {
-    use Method::*;
-    match m {
-        TableExpire | TableAdd | TableRefresh | TableSetValue | TableRemove | MapPut | MapErase
-        | VectorSet | DChainAllocate | DChainRefresh | DChainFree | DChainExpire | SketchExpire
-        | SketchTouch | SketchRefresh | SetsClear | SetsInsert => Access::Write,
-        _ => Access::Read,
+    if m.mutates() {
+        Access::Write
+    } else {
+        Access::Read
     }
 }
 
