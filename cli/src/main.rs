@@ -89,10 +89,14 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::analyze(args),
         Command::Rss(args) => rss::rss(args),
         Command::Generate(args) => generate::generate(args),
-        Command::Verify(args) => match verify::verify(args) {
-            Ok(code) => return code,
-            Err(e) => Err(e),
-        },
+        Command::Verify(args) => {
+            // It replays millions of packets per source through big, short-lived buffers.
+            maestro_runtime::memory::retain_freed_memory();
+            match verify::verify(args) {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

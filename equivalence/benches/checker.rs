@@ -18,6 +18,8 @@ use maestro_trafficgen::{FlowSpec, TraceConfig, TraceGen};
 const PACKETS: u64 = 1_000_000;
 
 fn checker(c: &mut Criterion) {
+    // As `maestro verify` does.
+    maestro_runtime::memory::retain_freed_memory();
     let nf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nfs/fw");
     let mut opts = VerifyOptions::new(&nf);
     opts.strategies = vec![Strategy::Sn];

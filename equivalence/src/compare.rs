@@ -1312,6 +1312,34 @@ pub struct EarlyChecks<'a> {
     seen: Cow<'a, [InputPacket]>,
 }
 
+impl EarlyChecks<'_> {
+    /// The whole comparison's result when the run observed exactly what the reference
+    /// did and [`outputs_are_compared_alone`] holds: the early divergences, sorted.
+    pub fn into_divergences(self) -> Vec<Divergence> {
+        let mut out = self.divergences;
+        sort_divergences(&mut out);
+        out
+    }
+}
+
+/// Whether [`compare_run_outputs`] looks at nothing but the observations themselves for
+/// `strategy`: then a run whose every observation equals the reference's has no
+/// divergence beyond its early checks. True for `seq` (strict) and for `sn` without
+/// renamed fields (strict, and the capacity classifier only explains divergences);
+/// false where inputs are translated (renaming) or the commit order is replayed
+/// (`locks`, `tm`).
+pub fn outputs_are_compared_alone(ctx: &CompareCtx<'_>, strategy: Strategy) -> bool {
+    match strategy {
+        Strategy::Seq => true,
+        Strategy::Sn => ctx.renamed.is_empty(),
+        Strategy::Locks | Strategy::Tm => false,
+    }
+}
+
+fn sort_divergences(out: &mut [Divergence]) {
+    out.sort_by_key(|d| (d.packet_index.unwrap_or(0), d.class));
+}
+
 /// Step 3 of [`compare_run`] (the outputs against `reference`), after `early` (made from
 /// the same `inputs` and `run`); every divergence of the run, sorted.
 pub fn compare_run_outputs(
@@ -1361,6 +1389,6 @@ pub fn compare_run_outputs(
             )?);
         }
     }
-    out.sort_by_key(|d| (d.packet_index.unwrap_or(0), d.class));
+    sort_divergences(&mut out);
     Ok(out)
 }

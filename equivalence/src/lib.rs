@@ -10,6 +10,7 @@
 //!   table-full sequences, random traces);
 //! - [`paths`]: path coverage: which feasible paths of the symbolic model a trace
 //!   exercises, and packet sequences that reach the others;
+//! - [`reference`]: the interpreter's observations of a trace, stored as patches of its inputs;
 //! - [`mutants`]: the built-in known-bad parallelizations the checker must reject.
 
 pub mod adversarial;
@@ -18,5 +19,6 @@ pub mod compare;
 pub mod minimize;
 pub mod mutants;
 pub mod paths;
+pub mod reference;
 pub mod report;
 pub mod verify;

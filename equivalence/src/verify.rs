@@ -33,9 +33,10 @@ use proptest::strategy::{Strategy as _, ValueTree};
 use crate::adversarial::{self, AdversarialContext, Steering};
 use crate::binary::{BinaryError, GeneratedBinary, RecordRequest, RunningRecord};
 use crate::compare::{
-    compare_run_early, compare_run_outputs, level_for, CompareCtx, EarlyChecks, Renamed, RunData,
+    compare_run_early, compare_run_outputs, level_for, outputs_are_compared_alone, CompareCtx, EarlyChecks, Renamed, RunData,
     StateObject,
 };
+use crate::reference::CompactReference;
 use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
 use crate::mutants::{self, MutantInput, MutantKind};
 use crate::paths;
@@ -160,12 +161,13 @@ fn parse_mode_name(mode: ParseMode) -> &'static str {
     }
 }
 
-/// The reference observations of a trace, from a fresh interpreter.
-pub fn reference(
+/// The reference interpreter's observations of `packets` (from a fresh NF), stored
+/// compactly: what the checker keeps for a whole source.
+pub fn compact_reference(
     program: &NfProgram,
     mode: ParseMode,
     packets: &[InputPacket],
-) -> Result<Vec<Observation>, VerifyError> {
+) -> Result<CompactReference, VerifyError> {
     let mut interp = Interpreter::new(
         program,
         InterpOptions {
@@ -174,7 +176,34 @@ pub fn reference(
         },
     )
     .map_err(|e| VerifyError::Interpreter(e.to_string()))?;
-    Ok(packets.iter().map(|p| interp.process(p)).collect())
+    let mut out = CompactReference::with_capacity(packets.len());
+    for p in packets {
+        out.push(&p.data, &interp.process(p));
+    }
+    Ok(out)
+}
+
+/// A source's reference as the comparisons use it: compact, and as whole observations
+/// only once an oracle needs them (made at most once per source).
+struct Expected<'s> {
+    compact: CompactReference,
+    inputs: &'s [InputPacket],
+    whole: std::sync::OnceLock<Vec<Observation>>,
+}
+
+impl<'s> Expected<'s> {
+    fn new(compact: CompactReference, inputs: &'s [InputPacket]) -> Expected<'s> {
+        Expected {
+            compact,
+            inputs,
+            whole: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn observations(&self) -> &[Observation] {
+        self.whole
+            .get_or_init(|| self.compact.observations(self.inputs))
+    }
 }
 
 /// Reads a capture as the NF's input: ports from the device map, time clamped so it
@@ -541,17 +570,17 @@ impl Verifier {
         }
     }
 
-    /// Runs `req` over `packets` and compares it with `reference`.
+    /// Runs `req` over the expected run's inputs and compares it with the reference.
     fn check_run(
         &self,
         binary: &GeneratedBinary,
-        packets: &[InputPacket],
-        reference: &[Observation],
+        expected: &Expected<'_>,
         req: &RecordRequest,
     ) -> Result<Vec<Divergence>, VerifyError> {
+        let packets = expected.inputs;
         let file = binary.record_packets(packets, &self.opts.work_dir, req)?;
         let early = self.early_checks(packets, req, &file);
-        self.compare_file(packets, reference, req, &file, early)
+        self.compare_file(expected, req, &file, early)
     }
 
     /// The run as [`crate::compare::compare_run`] sees it, with `observations`.
@@ -584,19 +613,19 @@ impl Verifier {
     /// The rest of [`crate::compare::compare_run`]: the run's outputs against the reference.
     fn compare_file(
         &self,
-        packets: &[InputPacket],
-        reference: &[Observation],
+        expected: &Expected<'_>,
         req: &RecordRequest,
         file: &RecordRun<'_>,
         early: EarlyChecks<'_>,
     ) -> Result<Vec<Divergence>, VerifyError> {
+        let ctx = self.ctx();
+        let all_equal = expected.compact.matches_run(expected.inputs, file);
+        if all_equal && outputs_are_compared_alone(&ctx, req.strategy) {
+            return Ok(early.into_divergences());
+        }
+        let reference = expected.observations();
         // Observations are copied out of the file only when one differs from the
         // reference: where all are equal, the reference's values are the run's.
-        let all_equal = file.len() == reference.len()
-            && reference
-                .iter()
-                .enumerate()
-                .all(|(i, r)| file.observation(i).is_some_and(|o| o.matches(r)));
         let copied;
         let observations = if all_equal {
             reference
@@ -605,7 +634,7 @@ impl Verifier {
             &copied[..]
         };
         let run = Self::run_data(req, file, observations);
-        compare_run_outputs(&self.ctx(), packets, reference, &run, early)
+        compare_run_outputs(&ctx, expected.inputs, reference, &run, early)
             .map_err(|e| VerifyError::Compare(e.to_string()))
     }
 
@@ -641,7 +670,7 @@ impl Verifier {
             .join(format!("source-{}.bin", sanitize(&src.report.name)));
         let (program, mode) = (&self.program, self.opts.parse_mode);
         let runs = std::thread::scope(|scope| {
-            let interp = scope.spawn(move || reference(program, mode, &src.packets));
+            let interp = scope.spawn(move || compact_reference(program, mode, &src.packets));
             let runs = write_packets(&packet_file, &src.packets)
                 .map_err(|e| VerifyError::Input {
                     path: packet_file.clone(),
@@ -686,15 +715,15 @@ impl Verifier {
         src: &'s Source,
         packet_file: &Path,
         requests: &[RecordRequest],
-        interp: std::thread::ScopedJoinHandle<'_, Result<Vec<Observation>, VerifyError>>,
+        interp: std::thread::ScopedJoinHandle<'_, Result<CompactReference, VerifyError>>,
     ) -> Result<Vec<Vec<Divergence>>, VerifyError> {
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<Observation>, VerifyError>>| {
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<CompactReference, VerifyError>>| {
             h.join().unwrap_or_else(|_| {
                 Err(VerifyError::Interpreter("the interpreter panicked".into()))
             })
         };
         let mut interp = Some(interp);
-        let mut reference: Option<Vec<Observation>> = None;
+        let mut reference: Option<Expected<'s>> = None;
         let mut results: Vec<Option<Vec<Divergence>>> = vec![None; requests.len()];
         let mut waiting: Vec<(usize, RecordRun<'s>, EarlyChecks<'s>)> = Vec::new();
         let mut flight: VecDeque<(usize, RunningRecord)> = VecDeque::new();
@@ -715,14 +744,11 @@ impl Verifier {
                 let early = self.early_checks(&src.packets, &requests[k], &file);
                 if reference.is_none() && interp.as_ref().is_some_and(|h| h.is_finished()) {
                     if let Some(h) = interp.take() {
-                        reference = Some(join(h)?);
+                        reference = Some(Expected::new(join(h)?, &src.packets));
                     }
                 }
                 match &reference {
-                    Some(r) => {
-                        results[k] =
-                            Some(self.compare_file(&src.packets, r, &requests[k], &file, early)?)
-                    }
+                    Some(r) => results[k] = Some(self.compare_file(r, &requests[k], &file, early)?),
                     None => waiting.push((k, file, early)),
                 }
             }
@@ -733,7 +759,7 @@ impl Verifier {
         outcome?;
         let reference = match (reference, joined) {
             (Some(r), _) => r,
-            (None, Some(r)) => r?,
+            (None, Some(r)) => Expected::new(r?, &src.packets),
             (None, None) => {
                 return Err(VerifyError::Interpreter(
                     "the reference was never computed".into(),
@@ -741,8 +767,7 @@ impl Verifier {
             }
         };
         for (k, file, early) in waiting {
-            results[k] =
-                Some(self.compare_file(&src.packets, &reference, &requests[k], &file, early)?);
+            results[k] = Some(self.compare_file(&reference, &requests[k], &file, early)?);
         }
         results
             .into_iter()
@@ -787,10 +812,11 @@ impl Verifier {
         ));
         let class = d.class;
         let still_fails = |packets: &[InputPacket]| -> bool {
-            let Ok(reference) = reference(&self.program, self.opts.parse_mode, packets) else {
+            let Ok(reference) = compact_reference(&self.program, self.opts.parse_mode, packets)
+            else {
                 return false;
             };
-            match self.check_run(&self.binary, packets, &reference, req) {
+            match self.check_run(&self.binary, &Expected::new(reference, packets), req) {
                 Ok(ds) => ds.iter().any(|x| x.class == class),
                 Err(_) => false,
             }
@@ -1036,10 +1062,13 @@ impl Verifier {
                     _ => vec![req.seed],
                 };
                 'traces: for s in group {
-                    let reference = reference(&self.program, self.opts.parse_mode, &s.packets)?;
+                    let reference = Expected::new(
+                        compact_reference(&self.program, self.opts.parse_mode, &s.packets)?,
+                        &s.packets,
+                    );
                     for &seed in &schedules {
                         req.seed = seed;
-                        let ds = self.check_run(binary, &s.packets, &reference, &req)?;
+                        let ds = self.check_run(binary, &reference, &req)?;
                         if let Some(d) = ds.iter().find(|d| !d.class.is_envelope()) {
                             result.killed = true;
                             result.by = Some(s.report.name.clone());

@@ -13,10 +13,12 @@
 //!   packet its input port.
 //! - [`rss`]: the Toeplitz hash and RETA lookup exactly as NICs compute them.
 //! - [`trace`]: the input packet and observation types every stage of maestro speaks.
+//! - [`memory`]: allocator settings for the processes that stream millions of packets.
 
 pub mod capture;
 pub mod exec;
 pub mod hash;
+pub mod memory;
 pub mod packet;
 pub mod rss;
 pub mod state;

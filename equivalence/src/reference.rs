@@ -1,0 +1,406 @@
+//! The reference interpreter's observations for one trace, kept small.
+//!
+//! Most NFs send a packet out with a few header bytes changed (fw rewrites the two MAC
+//! addresses), so an observation is stored as the byte ranges where its frame differs
+//! from its input frame. On a million packets that is about a fifth of the memory of
+//! one `Vec<u8>` per frame, and the checker, which runs the interpreter beside the
+//! generated binaries on a few cores, spends its time on the NF's work instead of on
+//! allocating, faulting in and evicting frames it only compares once.
+//!
+//! Observations are compared with a record file's ([`ObservationRef`]) in place; the
+//! oracles that need real [`Observation`]s get them from [`CompactReference::observations`].
+
+use maestro_runtime::exec::wire::{ObservationRef, RecordRun};
+use maestro_runtime::{InputPacket, Observation};
+
+/// What the NF did with one packet, with where its frame lives in `bytes`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    action: Action,
+    /// Output port (`Forward` only).
+    port: u16,
+    frame: Frame,
+    /// Start of the frame's data in `bytes` (patches or whole bytes).
+    at: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Drop,
+    Forward,
+    Flood,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Frame {
+    /// No frame (a drop).
+    None,
+    /// The input frame with `count` patches, each `offset: u16 LE, len: u16 LE, bytes`.
+    Patched { count: u32 },
+    /// Its own `len` bytes (a different length than the input, or no shorter as patches).
+    Whole { len: usize },
+}
+
+/// Patches this close together are merged: a 4-byte patch header costs more than the
+/// equal bytes between them.
+const MERGE_GAP: usize = 4;
+
+/// The observations of one trace, in input order, each relative to its input frame.
+#[derive(Debug, Default)]
+pub struct CompactReference {
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+}
+
+impl CompactReference {
+    pub fn with_capacity(packets: usize) -> CompactReference {
+        CompactReference {
+            entries: Vec::with_capacity(packets),
+            bytes: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends the observation of the next packet, `input`.
+    pub fn push(&mut self, input: &[u8], o: &Observation) {
+        let (action, port, frame) = match o {
+            Observation::Drop => (Action::Drop, 0, None),
+            Observation::Forward { port, bytes } => (Action::Forward, *port, Some(&bytes[..])),
+            Observation::Flood { bytes } => (Action::Flood, 0, Some(&bytes[..])),
+        };
+        let at = self.bytes.len();
+        let frame = match frame {
+            None => Frame::None,
+            Some(out) => self.push_frame(input, out),
+        };
+        self.entries.push(Entry {
+            action,
+            port,
+            frame,
+            at,
+        });
+    }
+
+    /// Stores `out` as patches of `input` when that is possible and no longer.
+    fn push_frame(&mut self, input: &[u8], out: &[u8]) -> Frame {
+        let at = self.bytes.len();
+        if input.len() == out.len() && out.len() <= usize::from(u16::MAX) {
+            let mut count = 0u32;
+            let mut i = 0;
+            while i < out.len() {
+                if input[i] == out[i] {
+                    i += 1;
+                    continue;
+                }
+                // A run of differences, extended over short equal gaps.
+                let start = i;
+                let mut end = i + 1;
+                let mut j = end;
+                while j < out.len() && j - end <= MERGE_GAP {
+                    if input[j] != out[j] {
+                        end = j + 1;
+                    }
+                    j += 1;
+                }
+                self.bytes.extend_from_slice(&(start as u16).to_le_bytes());
+                self.bytes
+                    .extend_from_slice(&((end - start) as u16).to_le_bytes());
+                self.bytes.extend_from_slice(&out[start..end]);
+                count += 1;
+                i = end;
+            }
+            if self.bytes.len() - at < out.len() {
+                return Frame::Patched { count };
+            }
+            self.bytes.truncate(at);
+        }
+        self.bytes.extend_from_slice(out);
+        Frame::Whole { len: out.len() }
+    }
+
+    /// Writes entry `e`'s frame (input `input`) into `buf`.
+    fn frame_into(&self, e: &Entry, input: &[u8], buf: &mut Vec<u8>) {
+        buf.clear();
+        match e.frame {
+            Frame::None => {}
+            Frame::Whole { len } => buf.extend_from_slice(&self.bytes[e.at..e.at + len]),
+            Frame::Patched { count } => {
+                buf.extend_from_slice(input);
+                let mut p = &self.bytes[e.at..];
+                for _ in 0..count {
+                    let offset = usize::from(u16::from_le_bytes([p[0], p[1]]));
+                    let len = usize::from(u16::from_le_bytes([p[2], p[3]]));
+                    buf[offset..offset + len].copy_from_slice(&p[4..4 + len]);
+                    p = &p[4 + len..];
+                }
+            }
+        }
+    }
+
+    /// Observation `i` (of input `input`, the frame it was pushed with).
+    pub fn observation(&self, i: usize, input: &[u8]) -> Option<Observation> {
+        let e = self.entries.get(i)?;
+        let mut bytes = Vec::new();
+        self.frame_into(e, input, &mut bytes);
+        Some(match e.action {
+            Action::Drop => Observation::Drop,
+            Action::Forward => Observation::Forward {
+                port: e.port,
+                bytes,
+            },
+            Action::Flood => Observation::Flood { bytes },
+        })
+    }
+
+    /// Every observation, for the oracles that work on whole observations.
+    pub fn observations(&self, inputs: &[InputPacket]) -> Vec<Observation> {
+        self.entries
+            .iter()
+            .zip(inputs)
+            .enumerate()
+            .filter_map(|(i, (_, p))| self.observation(i, &p.data))
+            .collect()
+    }
+
+    /// Whether `run` (over the same `inputs`) observed exactly what the reference did, for
+    /// every packet.
+    pub fn matches_run(&self, inputs: &[InputPacket], run: &RecordRun<'_>) -> bool {
+        if run.len() != self.len() || inputs.len() != self.len() {
+            return false;
+        }
+        let mut buf = Vec::new();
+        self.entries
+            .iter()
+            .zip(inputs)
+            .enumerate()
+            .all(|(i, (e, p))| {
+                let Some(actual) = run.observation(i) else {
+                    return false;
+                };
+                match (e.action, actual) {
+                    (Action::Drop, ObservationRef::Drop) => true,
+                    (Action::Forward, ObservationRef::Forward { port, frame })
+                        if port == e.port =>
+                    {
+                        self.frame_into(e, &p.data, &mut buf);
+                        frame.eq_bytes(&buf)
+                    }
+                    (Action::Flood, ObservationRef::Flood { frame }) => {
+                        self.frame_into(e, &p.data, &mut buf);
+                        frame.eq_bytes(&buf)
+                    }
+                    _ => false,
+                }
+            })
+    }
+
+    /// Bytes held, for the record.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// Every kind of observation comes back exactly as pushed.
+    #[test]
+    fn round_trips_every_shape() {
+        let input = frame(64, 1);
+        let mut changed = input.clone();
+        changed[0] ^= 0xff; // first byte
+        changed[5] ^= 1; // merged with the first (gap 4)
+        changed[30] = 7; // its own patch
+        changed[63] ^= 2; // last byte
+        let mut all_changed = input.clone();
+        for b in &mut all_changed {
+            *b ^= 0x55;
+        }
+        let cases = vec![
+            Observation::Drop,
+            Observation::Forward {
+                port: 1,
+                bytes: input.clone(),
+            },
+            Observation::Forward {
+                port: 3,
+                bytes: changed.clone(),
+            },
+            Observation::Flood {
+                bytes: changed.clone(),
+            },
+            Observation::Forward {
+                port: 0,
+                bytes: all_changed,
+            },
+            Observation::Forward {
+                port: 2,
+                bytes: frame(80, 9),
+            },
+            Observation::Forward {
+                port: 2,
+                bytes: Vec::new(),
+            },
+        ];
+        let mut r = CompactReference::default();
+        for o in &cases {
+            r.push(&input, o);
+        }
+        assert_eq!(r.len(), cases.len());
+        for (i, o) in cases.iter().enumerate() {
+            assert_eq!(r.observation(i, &input).as_ref(), Some(o), "case {i}");
+        }
+        assert!(r.observation(cases.len(), &input).is_none());
+    }
+
+    /// A frame with four bytes changed is stored in far fewer bytes than the frame.
+    #[test]
+    fn small_changes_are_stored_as_patches() {
+        let input = frame(1500, 3);
+        let mut out = input.clone();
+        out[..4].copy_from_slice(&[9, 9, 9, 9]);
+        let mut r = CompactReference::default();
+        r.push(
+            &input,
+            &Observation::Forward {
+                port: 1,
+                bytes: out,
+            },
+        );
+        assert!(r.bytes.len() < 16, "{} bytes", r.bytes.len());
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use maestro_runtime::exec::wire::{
+        FrameEncoding, RecordEntry, RecordFileWriter, RecordHeader, RecordTrailer,
+    };
+    use maestro_runtime::exec::{PacketRecord, Strategy};
+
+    fn inputs() -> Vec<InputPacket> {
+        (0..6u8)
+            .map(|k| InputPacket {
+                port: u16::from(k % 2),
+                time_ns: u64::from(k),
+                data: (0..60).map(|i: u8| i ^ k).collect(),
+            })
+            .collect()
+    }
+
+    /// Observations a run might make: unchanged, rewritten, dropped, flooded, resized.
+    fn outputs(inputs: &[InputPacket]) -> Vec<Observation> {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let mut bytes = p.data.clone();
+                match k {
+                    0 => Observation::Forward { port: 1, bytes },
+                    1 => {
+                        bytes[0..12].reverse();
+                        Observation::Forward { port: 0, bytes }
+                    }
+                    2 => Observation::Drop,
+                    3 => {
+                        bytes[59] = 0xee;
+                        Observation::Flood { bytes }
+                    }
+                    4 => {
+                        bytes.truncate(20);
+                        Observation::Forward { port: 1, bytes }
+                    }
+                    _ => Observation::Forward { port: 2, bytes },
+                }
+            })
+            .collect()
+    }
+
+    fn record_file(
+        dir: &std::path::Path,
+        inputs: &[InputPacket],
+        obs: &[Observation],
+    ) -> std::path::PathBuf {
+        let path = dir.join("records.bin");
+        let header = RecordHeader {
+            nf: "test".into(),
+            strategy: Strategy::Seq,
+            cores: 1,
+            schedule: "threads".into(),
+            mutant: None,
+            rtm: "not applicable".into(),
+            parse_mode: "strict".into(),
+            renamed: Vec::new(),
+            frames: FrameEncoding::InputPatches,
+        };
+        let mut w = RecordFileWriter::create(&path, &header).expect("create");
+        for (p, o) in inputs.iter().zip(obs) {
+            let entry = RecordEntry {
+                observation: o.clone(),
+                record: PacketRecord::default(),
+                translations: Vec::new(),
+            };
+            w.entry_with_input(&entry, Some(&p.data)).expect("entry");
+        }
+        w.finish(&RecordTrailer::default()).expect("finish");
+        path
+    }
+
+    /// A run that observed what the reference did matches it; one changed byte, port or
+    /// action, or a missing packet, does not.
+    #[test]
+    fn matches_a_record_file_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inputs = inputs();
+        let expected = outputs(&inputs);
+        let mut reference = CompactReference::default();
+        for (p, o) in inputs.iter().zip(&expected) {
+            reference.push(&p.data, o);
+        }
+        let path = record_file(dir.path(), &inputs, &expected);
+        let run = RecordRun::read(&path, &inputs).expect("read");
+        assert!(reference.matches_run(&inputs, &run));
+        assert_eq!(reference.observations(&inputs), expected);
+
+        let mut changes: Vec<Vec<Observation>> = Vec::new();
+        let mut byte = expected.clone();
+        if let Observation::Forward { bytes, .. } = &mut byte[1] {
+            bytes[30] ^= 1;
+        }
+        changes.push(byte);
+        let mut port = expected.clone();
+        port[0] = Observation::Forward {
+            port: 0,
+            bytes: inputs[0].data.clone(),
+        };
+        changes.push(port);
+        let mut action = expected.clone();
+        action[2] = Observation::Flood {
+            bytes: inputs[2].data.clone(),
+        };
+        changes.push(action);
+        for (k, other) in changes.iter().enumerate() {
+            let path = record_file(dir.path(), &inputs, other);
+            let run = RecordRun::read(&path, &inputs).expect("read");
+            assert!(!reference.matches_run(&inputs, &run), "change {k}");
+        }
+        let path = record_file(dir.path(), &inputs[..5], &expected[..5]);
+        let run = RecordRun::read(&path, &inputs[..5]).expect("read");
+        assert!(!reference.matches_run(&inputs, &run), "a missing packet");
+    }
+}
