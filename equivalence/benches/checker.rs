@@ -28,6 +28,7 @@ fn checker(c: &mut Criterion) {
     let cache =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/maestro-cache-bench");
     let builder = Builder::new(Some(cache)).with_progress(false);
+    let work = opts.work_dir.clone();
     let verifier = Verifier::prepare(opts, &builder, Box::new(|_| {})).expect("fw builds");
     let base = TraceConfig::default();
     let config = TraceConfig {
@@ -66,6 +67,7 @@ fn checker(c: &mut Criterion) {
         })
     });
     group.finish();
+    let _ = std::fs::remove_dir_all(&work);
 }
 
 criterion_group!(benches, checker);

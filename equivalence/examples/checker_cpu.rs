@@ -42,6 +42,7 @@ fn main() {
     opts.cores = 2;
     opts.seeds = 0;
     let builder = Builder::new(Some(manifest.join("../target/maestro-cache-bench")));
+    let work = opts.work_dir.clone();
     let verifier = Verifier::prepare(opts, &builder, Box::new(|_| {})).expect("fw builds");
     let base = TraceConfig::default();
     let config = TraceConfig {
@@ -89,4 +90,5 @@ fn main() {
             kf1 - kf0
         );
     }
+    let _ = std::fs::remove_dir_all(&work);
 }
