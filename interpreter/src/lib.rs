@@ -15,14 +15,14 @@ mod state;
 #[cfg(test)]
 mod trace_tests;
 
-use maestro_analyzer::lang::ast::{BinOp, Layer};
+use maestro_analyzer::lang::ast::{BinOp, Layer, UnOp};
 use maestro_analyzer::lang::ops;
 use maestro_analyzer::{
     Action, Builtin, ConfigValue, Decision, Expr, ExprKind, IntTy, Method, NfProgram, PathTrace,
     PktField, Span, StateCall, Stmt, StmtKind, Value,
 };
 use maestro_runtime::hash::StructHasher;
-use maestro_runtime::packet::{PacketMut, PacketView, ParseMode};
+use maestro_runtime::packet::{PacketMut, PacketView, ParseMode, ETH_LEN, IPV4_MIN_LEN};
 pub use maestro_runtime::{InputPacket, Observation};
 use state::StateObj;
 use std::fmt;
@@ -94,6 +94,8 @@ struct Machine {
     states: Vec<StateObj>,
     /// The frame of `process`: one slot per local.
     locals: Vec<Value>,
+    /// The fields of a record being assigned ([`Machine::assign_record`]).
+    scratch: Vec<Value>,
     port_count: u16,
     mode: ParseMode,
     source: maestro_analyzer::lang::diag::SharedSource,
@@ -110,6 +112,9 @@ struct Machine {
 /// The packet being processed: its bytes (read-only) and the buffered header writes.
 struct Packet<'a> {
     view: PacketView<'a>,
+    /// The fixed IPv4 header and the L4 ports, found once per packet.
+    ip: Option<&'a [u8; IPV4_MIN_LEN]>,
+    l4: Option<&'a [u8; 4]>,
     in_port: u16,
     now: u64,
     writes: Writes,
@@ -129,6 +134,20 @@ struct Writes {
     sport: Option<u16>,
     dport: Option<u16>,
 }
+
+/// What a statement leaves to do ([`Machine::exec`]).
+enum Step<'b> {
+    /// Go on with the next statement.
+    Next,
+    /// Run this block, then the statements after the current one.
+    Enter(&'b [Stmt]),
+    /// The path ended with an action.
+    Done(Outcome),
+}
+
+/// How many unfinished blocks [`Machine::exec_block`] keeps without recursing (the
+/// firewall and the NAT need two).
+const BLOCK_STACK: usize = 4;
 
 /// What a path ended with.
 enum Outcome {
@@ -169,6 +188,7 @@ impl Interpreter {
                 devices,
                 states,
                 locals,
+                scratch: Vec::with_capacity(MAX_IN_PLACE_FIELDS),
                 port_count: program.port_count,
                 mode: options.parse_mode,
                 source: program.source.clone(),
@@ -282,8 +302,11 @@ impl Machine {
             t.decisions.clear();
             t.action = u32::MAX;
         }
+        let view = PacketView::new(&input.data, self.mode);
         let mut pkt = Packet {
-            view: PacketView::new(&input.data, self.mode),
+            view,
+            ip: ipv4_header(&view),
+            l4: l4_header(&view),
             in_port: input.port,
             now: input.time_ns,
             writes: Writes::default(),
@@ -311,6 +334,26 @@ impl Machine {
     fn output_bytes(&self, data: &[u8], w: &Writes) -> Vec<u8> {
         let mut bytes = data.to_vec();
         if !w.any {
+            return bytes;
+        }
+        // MAC writes alone (a forwarding NF's usual edit) change no checksum: write them
+        // as `PacketMut` would (only into a whole Ethernet header) without parsing the
+        // frame again.
+        if w.ip_src.is_none()
+            && w.ip_dst.is_none()
+            && w.ip_ttl.is_none()
+            && w.ip_tos.is_none()
+            && w.sport.is_none()
+            && w.dport.is_none()
+        {
+            if let Some(eth) = bytes.get_mut(..ETH_LEN) {
+                if let Some(m) = w.eth_dst {
+                    eth[..6].copy_from_slice(&m);
+                }
+                if let Some(m) = w.eth_src {
+                    eth[6..12].copy_from_slice(&m);
+                }
+            }
             return bytes;
         }
         let mut p = PacketMut::new(&mut bytes, self.mode);
@@ -345,54 +388,84 @@ impl Machine {
     }
 
     /// Runs a block; `Some` when the path ended in an action.
-    fn exec_block(&mut self, block: &[Stmt], pkt: &mut Packet) -> Option<Outcome> {
-        for s in block {
-            if let Some(o) = self.exec(s, pkt) {
-                return Some(o);
+    ///
+    /// One loop for the whole path: entering a branch pushes what is left of the current
+    /// block (if anything) on a small stack instead of recursing, so a branch costs no
+    /// call frame. Deeper nesting than the stack holds recurses.
+    fn exec_block<'b>(&mut self, block: &'b [Stmt], pkt: &mut Packet) -> Option<Outcome> {
+        let mut rest: [&'b [Stmt]; BLOCK_STACK] = [&[]; BLOCK_STACK];
+        let mut depth = 0usize;
+        let mut cur = block;
+        loop {
+            let Some((s, tail)) = cur.split_first() else {
+                if depth == 0 {
+                    return None;
+                }
+                depth -= 1;
+                cur = rest[depth];
+                continue;
+            };
+            cur = tail;
+            match self.exec(s, pkt) {
+                Step::Next => {}
+                Step::Done(o) => return Some(o),
+                Step::Enter(b) => {
+                    if cur.is_empty() {
+                        // Nothing to come back to: the branch replaces the block.
+                        cur = b;
+                    } else if depth < BLOCK_STACK {
+                        rest[depth] = cur;
+                        depth += 1;
+                        cur = b;
+                    } else if let Some(o) = self.exec_block(b, pkt) {
+                        return Some(o);
+                    }
+                }
             }
         }
-        None
     }
 
-    fn exec(&mut self, s: &Stmt, pkt: &mut Packet) -> Option<Outcome> {
+    /// Runs one statement; a branch is returned for [`Machine::exec_block`] to enter.
+    #[inline(always)]
+    fn exec<'b>(&mut self, s: &'b Stmt, pkt: &mut Packet) -> Step<'b> {
         match &s.kind {
             StmtKind::Let { local, value } | StmtKind::Assign { local, value } => {
                 if let ExprKind::Record(_, fields) = &value.kind {
                     if fields.len() <= MAX_IN_PLACE_FIELDS {
                         self.assign_record(local.0 as usize, fields, pkt);
-                        return None;
+                        return Step::Next;
+                    }
+                }
+                if let ExprKind::Call(c) = &value.kind {
+                    if c.method == Method::TableKey && self.key_in_place(local.0 as usize, c) {
+                        return Step::Next;
                     }
                 }
                 let v = self.eval(value, pkt);
                 self.locals[local.0 as usize] = v;
-                None
+                Step::Next
             }
             StmtKind::SetField { field, value } => {
                 let v = self.eval(value, pkt);
                 let w = &mut pkt.writes;
                 w.any = true;
-                let bits = v.bits();
                 match (field, &v) {
                     (PktField::EthDst, Value::Mac(m)) => w.eth_dst = Some(*m),
                     (PktField::EthSrc, Value::Mac(m)) => w.eth_src = Some(*m),
-                    (PktField::IpSrc, _) => w.ip_src = Some(bits as u32),
-                    (PktField::IpDst, _) => w.ip_dst = Some(bits as u32),
-                    (PktField::IpTtl, _) => w.ip_ttl = Some(bits as u8),
-                    (PktField::IpTos, _) => w.ip_tos = Some(bits as u8),
-                    (PktField::L4Sport, _) => w.sport = Some(bits as u16),
-                    (PktField::L4Dport, _) => w.dport = Some(bits as u16),
+                    (PktField::IpSrc, _) => w.ip_src = Some(v.bits() as u32),
+                    (PktField::IpDst, _) => w.ip_dst = Some(v.bits() as u32),
+                    (PktField::IpTtl, _) => w.ip_ttl = Some(v.bits() as u8),
+                    (PktField::IpTos, _) => w.ip_tos = Some(v.bits() as u8),
+                    (PktField::L4Sport, _) => w.sport = Some(v.bits() as u16),
+                    (PktField::L4Dport, _) => w.dport = Some(v.bits() as u16),
                     _ => {}
                 }
-                None
+                Step::Next
             }
             StmtKind::If { cond, then, els } => {
-                let yes = self.eval(cond, pkt).as_bool();
+                let yes = self.eval_cond(cond, pkt);
                 self.decide(s, yes);
-                if yes {
-                    self.exec_block(then, pkt)
-                } else {
-                    self.exec_block(els, pkt)
-                }
+                Step::Enter(if yes { then } else { els })
             }
             StmtKind::IfLet {
                 local,
@@ -405,9 +478,9 @@ impl Machine {
                 match r {
                     Some(v) => {
                         self.locals[local.0 as usize] = v;
-                        self.exec_block(then, pkt)
+                        Step::Enter(then)
                     }
-                    None => self.exec_block(els, pkt),
+                    None => Step::Enter(els),
                 }
             }
             StmtKind::Parse { layer, els } => {
@@ -418,21 +491,62 @@ impl Machine {
                 };
                 self.decide(s, ok);
                 if ok {
-                    None
+                    Step::Next
                 } else {
-                    self.exec_block(els, pkt)
+                    Step::Enter(els)
                 }
             }
             StmtKind::Call(call) => {
                 self.call(call, pkt);
-                None
+                Step::Next
             }
             StmtKind::Action(a) => {
                 if let Some(t) = &mut self.trace {
                     t.action = s.span.lo;
                 }
-                Some(self.exec_action(s, a, pkt))
+                Step::Done(self.exec_action(s, a, pkt))
             }
+        }
+    }
+
+    /// `eval(cond).as_bool()`. A comparison of two leaves (`in == wan`) compares them in
+    /// place, without a call of the evaluator or a boolean value in between.
+    #[inline(always)]
+    fn eval_cond(&mut self, cond: &Expr, pkt: &mut Packet) -> bool {
+        if let ExprKind::Binary(op @ (BinOp::Eq | BinOp::Ne), a, b) = &cond.kind {
+            if is_leaf(a) && is_leaf(b) {
+                let x = self.eval(a, pkt);
+                let y = self.eval(b, pkt);
+                return (x == y) == (*op == BinOp::Eq);
+            }
+        }
+        self.eval_cond_compound(cond, pkt)
+    }
+
+    /// [`Machine::eval_cond`] of any condition: `&&`, `||`, `!` and comparisons give
+    /// their truth directly instead of as a boolean value that is then tested.
+    #[inline(never)]
+    fn eval_cond_compound(&mut self, cond: &Expr, pkt: &mut Packet) -> bool {
+        match &cond.kind {
+            // `ops` and `eval` short-circuit the same way, on `as_bool` of each side.
+            ExprKind::Binary(BinOp::And, a, b) => {
+                self.eval_cond_compound(a, pkt) && self.eval_cond_compound(b, pkt)
+            }
+            ExprKind::Binary(BinOp::Or, a, b) => {
+                self.eval_cond_compound(a, pkt) || self.eval_cond_compound(b, pkt)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let x = self.eval(a, pkt);
+                let y = self.eval(b, pkt);
+                match op {
+                    BinOp::Eq => x == y,
+                    BinOp::Ne => x != y,
+                    _ => ops::binary(*op, &x, &y).as_bool(),
+                }
+            }
+            // `!b` is true iff `b` is `false`; `!` of anything else is not a boolean.
+            ExprKind::Unary(UnOp::Not, a) => matches!(self.eval(a, pkt), Value::Bool(false)),
+            _ => self.eval(cond, pkt).as_bool(),
         }
     }
 
@@ -443,30 +557,84 @@ impl Machine {
     /// record still held elsewhere (stored in state, or in one of the new fields) is
     /// left alone and replaced, so the meaning is the same.
     fn assign_record(&mut self, slot: usize, fields: &[Expr], pkt: &mut Packet) {
-        // All fields first: they may read the local itself.
-        let mut vals: [Value; MAX_IN_PLACE_FIELDS] = std::array::from_fn(|_| Value::Bool(false));
-        for (v, f) in vals.iter_mut().zip(fields) {
-            *v = self.eval(f, pkt);
-        }
-        let vals = &mut vals[..fields.len()];
-        let Some(local) = self.locals.get_mut(slot) else {
-            return;
-        };
-        if let Value::Record(r) = local {
-            if r.len() == vals.len() {
-                if let Some(dst) = std::sync::Arc::get_mut(r) {
-                    for (d, v) in dst.iter_mut().zip(vals.iter_mut()) {
-                        *d = std::mem::replace(v, Value::Bool(false));
+        // The usual flow key: fields that are leaves other than the local itself. They
+        // cannot see the local, so each goes straight into its place.
+        if fields
+            .iter()
+            .all(|f| is_leaf(f) && !matches!(f.kind, ExprKind::Local(id) if id.0 as usize == slot))
+        {
+            if let Some(local) = self.locals.get_mut(slot) {
+                let mut old = std::mem::replace(local, Value::Bool(false));
+                if let Value::Record(r) = &mut old {
+                    if r.len() == fields.len() {
+                        if let Some(dst) = std::sync::Arc::get_mut(r) {
+                            for (d, f) in dst.iter_mut().zip(fields) {
+                                *d = self.eval(f, pkt);
+                            }
+                            self.locals[slot] = old;
+                            return;
+                        }
                     }
-                    return;
                 }
+                self.locals[slot] = old;
             }
         }
-        *local = Value::Record(
-            vals.iter_mut()
-                .map(|v| std::mem::replace(v, Value::Bool(false)))
-                .collect(),
-        );
+        // All fields first: they may read the local itself. Into a buffer kept across
+        // packets, so that this costs no allocation either.
+        let mut vals = std::mem::take(&mut self.scratch);
+        vals.clear();
+        for f in fields {
+            let v = self.eval(f, pkt);
+            vals.push(v);
+        }
+        if let Some(local) = self.locals.get_mut(slot) {
+            let reused = match local {
+                Value::Record(r) if r.len() == vals.len() => match std::sync::Arc::get_mut(r) {
+                    Some(dst) => {
+                        // The old fields go to the buffer and are dropped with `clear`.
+                        dst.swap_with_slice(&mut vals);
+                        true
+                    }
+                    None => false,
+                },
+                _ => false,
+            };
+            if !reused {
+                // One allocation: the slice iterator has an exact length.
+                *local = Value::Record(
+                    vals.iter_mut()
+                        .map(|v| std::mem::replace(v, Value::Bool(false)))
+                        .collect(),
+                );
+            }
+        }
+        vals.clear();
+        self.scratch = vals;
+    }
+
+    /// `locals[slot] = t.key(i)` for an index that is a leaf, decoding a packed key into
+    /// the local's record when nothing else holds it (as [`Machine::assign_record`]
+    /// does): the NAT reads the flow of every reply this way, and a fresh record cost an
+    /// allocation and a free each time. `false` (nothing done) for other calls.
+    fn key_in_place(&mut self, slot: usize, c: &StateCall) -> bool {
+        let [a] = c.args.as_slice() else {
+            return false;
+        };
+        let Some(i) = leaf_ref(&self.locals, &self.configs, a).map(Value::bits) else {
+            return false;
+        };
+        let Some(dst) = self.locals.get_mut(slot) else {
+            return false;
+        };
+        match state::table_key_into(&mut self.states, c.state.0 as usize, i, dst) {
+            None => false,
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                let v = self.out_of_range(c, e).unwrap_or(Value::Bool(false));
+                self.locals[slot] = v;
+                true
+            }
+        }
     }
 
     /// Records a branch decision when tracing.
@@ -505,6 +673,9 @@ impl Machine {
         }
     }
 
+    /// Evaluates an expression. The leaves (most evaluations) are inline in the caller;
+    /// a call of the whole evaluator saved and restored a dozen registers for each.
+    #[inline(always)]
     fn eval(&mut self, e: &Expr, pkt: &mut Packet) -> Value {
         match &e.kind {
             ExprKind::Const(v) => v.clone(),
@@ -514,6 +685,21 @@ impl Machine {
             ExprKind::In => Value::Device(pkt.in_port),
             ExprKind::Now => Value::Int(IntTy::U64, pkt.now),
             ExprKind::Packet(f) => read_field(*f, pkt),
+            _ => self.eval_compound(e, pkt),
+        }
+    }
+
+    /// Evaluates an expression that is not a leaf.
+    #[inline(never)]
+    fn eval_compound(&mut self, e: &Expr, pkt: &mut Packet) -> Value {
+        match &e.kind {
+            ExprKind::Const(_)
+            | ExprKind::Config(_)
+            | ExprKind::Device(_)
+            | ExprKind::Local(_)
+            | ExprKind::In
+            | ExprKind::Now
+            | ExprKind::Packet(_) => self.eval(e, pkt),
             ExprKind::Unary(op, a) => {
                 let v = self.eval(a, pkt);
                 ops::unary(*op, &v)
@@ -554,10 +740,22 @@ impl Machine {
             ExprKind::Record(_, fields) => {
                 Value::Record(fields.iter().map(|f| self.eval(f, pkt)).collect())
             }
-            ExprKind::Field(r, i) => match self.eval(r, pkt) {
-                Value::Record(fs) => fs.get(*i as usize).cloned().unwrap_or(Value::Bool(false)),
-                other => other,
-            },
+            ExprKind::Field(r, i) => {
+                // A field of a local (`mapping.dst_ip`) is read in place: no clone and
+                // drop of the shared record.
+                if let Some(v) = leaf_ref(&self.locals, &self.configs, r) {
+                    return match v {
+                        Value::Record(fs) => {
+                            fs.get(*i as usize).cloned().unwrap_or(Value::Bool(false))
+                        }
+                        other => other.clone(),
+                    };
+                }
+                match self.eval(r, pkt) {
+                    Value::Record(fs) => fs.get(*i as usize).cloned().unwrap_or(Value::Bool(false)),
+                    other => other,
+                }
+            }
             // Non-opt calls always give a value.
             ExprKind::Call(c) => self.call(c, pkt).unwrap_or(Value::Bool(false)),
         }
@@ -566,35 +764,105 @@ impl Machine {
     /// Performs a state call; `None` is "no result" of an *opt* call (and of calls
     /// without a result).
     fn call(&mut self, c: &StateCall, pkt: &mut Packet) -> Option<Value> {
-        // State calls take at most two arguments.
-        let a0 = c.args.first().map(|a| self.eval(a, pkt));
-        let a1 = c.args.get(1).map(|a| self.eval(a, pkt));
         let now = pkt.now;
         let sid = c.state.0 as usize;
-        let result = state::call(&mut self.states, sid, c.method, a0, a1, now);
+        let m = c.method;
+        // State calls take at most two arguments. The first is only read (a key or an
+        // index), so a local or a constant is passed by reference: no clone and drop of
+        // a shared record per lookup. Otherwise it is evaluated first, as written.
+        let leaf = match c.args.as_slice() {
+            [] => Some(None),
+            [a] => leaf_ref(&self.locals, &self.configs, a).map(Some),
+            _ => None,
+        };
+        let fast = leaf.and_then(|a0| state::table_call_unary(&mut self.states, sid, m, a0, now));
+        let result = match fast {
+            Some(r) => r,
+            None => self.call_general(c, pkt),
+        };
         match result {
             Ok(v) => v,
-            Err(state::OutOfRange {
-                index,
-                limit,
-                fallback,
-            }) => {
-                let name = self
-                    .states
-                    .get(sid)
-                    .map(|s| s.name().to_string())
-                    .unwrap_or_default();
-                self.fault(
-                    c.span,
-                    format!(
-                        "`{}.{}` with index {index}, outside 0..{limit}",
-                        name,
-                        method_name(c.method)
-                    ),
-                );
-                fallback
-            }
+            Err(e) => self.out_of_range(c, e),
         }
+    }
+
+    /// [`Machine::call`] of any method.
+    #[inline(never)]
+    fn call_general(
+        &mut self,
+        c: &StateCall,
+        pkt: &mut Packet,
+    ) -> Result<Option<Value>, state::OutOfRange> {
+        let now = pkt.now;
+        let sid = c.state.0 as usize;
+        let m = c.method;
+        let (e0, e1) = (c.args.first(), c.args.get(1));
+        let own0 = match e0 {
+            Some(e) if leaf_ref(&self.locals, &self.configs, e).is_none() => {
+                Some(self.eval(e, pkt))
+            }
+            _ => None,
+        };
+        // Reading a local cannot be affected by the second argument (expressions do not
+        // assign locals), so taking the reference after evaluating it keeps the meaning.
+        let a1 = e1.map(|e| self.eval(e, pkt));
+        let a0 = match (&own0, e0) {
+            (Some(v), _) => Some(v),
+            (None, Some(e)) => leaf_ref(&self.locals, &self.configs, e),
+            (None, None) => None,
+        };
+        state::call(&mut self.states, sid, m, a0, a1, now)
+    }
+
+    /// Reports a call through an out-of-range index; its fallback result.
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&mut self, c: &StateCall, e: state::OutOfRange) -> Option<Value> {
+        let state::OutOfRange {
+            index,
+            limit,
+            fallback,
+        } = e;
+        let name = self
+            .states
+            .get(c.state.0 as usize)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        self.fault(
+            c.span,
+            format!(
+                "`{}.{}` with index {index}, outside 0..{limit}",
+                name,
+                method_name(c.method)
+            ),
+        );
+        fallback
+    }
+}
+
+/// Whether [`Machine::eval`] evaluates `e` inline (no call of the evaluator).
+#[inline(always)]
+fn is_leaf(e: &Expr) -> bool {
+    matches!(
+        e.kind,
+        ExprKind::Const(_)
+            | ExprKind::Config(_)
+            | ExprKind::Device(_)
+            | ExprKind::Local(_)
+            | ExprKind::In
+            | ExprKind::Now
+            | ExprKind::Packet(_)
+    )
+}
+
+/// The value of an argument that names a local, a config or a constant, by reference.
+#[inline]
+fn leaf_ref<'a>(locals: &'a [Value], configs: &'a [Value], e: &'a Expr) -> Option<&'a Value> {
+    match &e.kind {
+        ExprKind::Local(id) => locals.get(id.0 as usize),
+        ExprKind::Config(id) => configs.get(id.0 as usize),
+        ExprKind::Const(v) => Some(v),
+        _ => None,
     }
 }
 
@@ -603,29 +871,57 @@ fn method_name(m: Method) -> &'static str {
 }
 
 /// Reads a packet field, seeing the writes made so far on this path.
+///
+/// Reads the bytes as `PacketView`'s accessors do, but from the fixed-size headers the
+/// parse guarantees (20 IPv4 bytes, 4 L4 bytes), found once per packet, so each read is
+/// one load instead of a header lookup and a bounds-checked loop per byte.
+#[inline]
 fn read_field(f: PktField, pkt: &Packet) -> Value {
     let v = &pkt.view;
     let w = &pkt.writes;
-    let ip = v.ipv4();
+    let ip = pkt.ip;
     let u8v = |x: u8| Value::Int(IntTy::U8, x as u64);
     let u16v = |x: u16| Value::Int(IntTy::U16, x as u64);
+    let ip16 = |off: usize| ip.map_or(0, |h| u16::from_be_bytes([h[off], h[off + 1]]));
+    let ip32 = |off: usize| {
+        ip.map_or(0, |h| {
+            u32::from_be_bytes([h[off], h[off + 1], h[off + 2], h[off + 3]])
+        })
+    };
+    let port = |off: usize| {
+        pkt.l4
+            .map_or(0, |h| u16::from_be_bytes([h[off], h[off + 1]]))
+    };
     match f {
         PktField::Len => u16v(v.len().min(u16::MAX as usize) as u16),
         PktField::EthDst => Value::Mac(w.eth_dst.unwrap_or_else(|| v.eth_dst())),
         PktField::EthSrc => Value::Mac(w.eth_src.unwrap_or_else(|| v.eth_src())),
         PktField::EthType => u16v(v.eth_type()),
-        PktField::IpSrc => Value::Ip4(w.ip_src.unwrap_or_else(|| ip.map_or(0, |i| i.src_u32()))),
-        PktField::IpDst => Value::Ip4(w.ip_dst.unwrap_or_else(|| ip.map_or(0, |i| i.dst_u32()))),
-        PktField::IpProto => u8v(ip.map_or(0, |i| i.proto())),
-        PktField::IpTtl => u8v(w.ip_ttl.unwrap_or_else(|| ip.map_or(0, |i| i.ttl()))),
-        PktField::IpTos => u8v(w.ip_tos.unwrap_or_else(|| ip.map_or(0, |i| i.tos()))),
-        PktField::IpIhl => u8v(ip.map_or(0, |i| i.ihl())),
-        PktField::IpLen => u16v(ip.map_or(0, |i| i.total_len())),
-        PktField::IpId => u16v(ip.map_or(0, |i| i.id())),
-        PktField::IpFrag => u16v(ip.map_or(0, |i| i.frag())),
-        PktField::L4Sport => u16v(w.sport.unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.0))),
-        PktField::L4Dport => u16v(w.dport.unwrap_or_else(|| v.l4_ports().map_or(0, |p| p.1))),
+        PktField::IpSrc => Value::Ip4(w.ip_src.unwrap_or_else(|| ip32(12))),
+        PktField::IpDst => Value::Ip4(w.ip_dst.unwrap_or_else(|| ip32(16))),
+        PktField::IpProto => u8v(ip.map_or(0, |h| h[9])),
+        PktField::IpTtl => u8v(w.ip_ttl.unwrap_or_else(|| ip.map_or(0, |h| h[8]))),
+        PktField::IpTos => u8v(w.ip_tos.unwrap_or_else(|| ip.map_or(0, |h| h[1]))),
+        PktField::IpIhl => u8v(ip.map_or(0, |h| h[0] & 0x0f)),
+        PktField::IpLen => u16v(ip16(2)),
+        PktField::IpId => u16v(ip16(4)),
+        PktField::IpFrag => u16v(ip16(6)),
+        PktField::L4Sport => u16v(w.sport.unwrap_or_else(|| port(0))),
+        PktField::L4Dport => u16v(w.dport.unwrap_or_else(|| port(2))),
     }
+}
+
+/// The fixed 20 bytes of the IPv4 header, if `parse ipv4` succeeds (`PacketView::ipv4`).
+#[inline]
+fn ipv4_header<'a>(v: &PacketView<'a>) -> Option<&'a [u8; IPV4_MIN_LEN]> {
+    v.ipv4()?.bytes().get(..IPV4_MIN_LEN)?.try_into().ok()
+}
+
+/// The port bytes of the L4 header, if `parse l4` succeeds (`PacketView::l4_ports`).
+#[inline]
+fn l4_header<'a>(v: &PacketView<'a>) -> Option<&'a [u8; 4]> {
+    let off = v.layout().l4?;
+    v.bytes().get(off..off.checked_add(4)?)?.try_into().ok()
 }
 
 /// Feeds a value to the struct hash as the C NFs would (`nf-semantics.md` §1.6): each

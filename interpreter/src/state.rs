@@ -2,9 +2,11 @@
 //!
 //! Values are [`Value`]s; table and vector slots are [`Slot`]s so that a never-written
 //! slot reads as the zero value of its declared type (the runtime only knows
-//! `Default`, which cannot know the type).
+//! `Default`, which cannot know the type). Tables and maps whose keys pack into 128 bits
+//! key by [`PackedKey`]s, and tables with scalar (or no) values store them as [`Bits`]:
+//! flat entries that a lookup reads without chasing pointers.
 
-use crate::key::{Key, KeyCodec};
+use crate::key::{KeyCodec, PackedKey};
 use crate::{hash_value, InterpError};
 use maestro_analyzer::{IntTy, Method, RecordDef, StateDecl, StateKind, Value};
 use maestro_runtime::state::{
@@ -17,22 +19,130 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Slot(Option<Value>);
 
+/// A scalar table value as its bits (`Value::bits`); 0, the default, is the zero value
+/// of every scalar type, so a never-written slot reads as zero as with [`Slot`]. The
+/// declared type (that of the table's zero value) turns bits back into a value; the
+/// checker guarantees that stored values have it, so the round trip is exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bits(u64);
+
+/// How a table stores keys: packed, or as the values themselves.
+trait TableKey: Eq + std::hash::Hash + Clone {
+    fn encode(codec: &KeyCodec, v: &Value) -> Self;
+    fn decode(&self, codec: &KeyCodec) -> Value;
+    /// `*dst = self.decode(codec)`, reusing `dst`'s record where possible.
+    fn decode_into(&self, codec: &KeyCodec, dst: &mut Value);
+}
+
+impl TableKey for PackedKey {
+    #[inline]
+    fn encode(codec: &KeyCodec, v: &Value) -> Self {
+        codec.encode(v)
+    }
+    fn decode(&self, codec: &KeyCodec) -> Value {
+        codec.decode(*self)
+    }
+    fn decode_into(&self, codec: &KeyCodec, dst: &mut Value) {
+        codec.decode_into(*self, dst)
+    }
+}
+
+impl TableKey for Value {
+    #[inline]
+    fn encode(_: &KeyCodec, v: &Value) -> Self {
+        v.clone()
+    }
+    fn decode(&self, _: &KeyCodec) -> Value {
+        self.clone()
+    }
+    fn decode_into(&self, _: &KeyCodec, dst: &mut Value) {
+        *dst = self.clone();
+    }
+}
+
+/// How a table stores values.
+trait TableSlot: Default {
+    fn store(v: Option<Value>) -> Self;
+    /// The stored value; `zero` (the declared type's zero value) when never written.
+    fn load(&self, zero: &Value) -> Value;
+}
+
+impl TableSlot for Slot {
+    #[inline]
+    fn store(v: Option<Value>) -> Self {
+        Slot(v)
+    }
+    #[inline]
+    fn load(&self, zero: &Value) -> Value {
+        self.0.clone().unwrap_or_else(|| zero.clone())
+    }
+}
+
+impl TableSlot for Bits {
+    #[inline]
+    fn store(v: Option<Value>) -> Self {
+        Bits(v.map_or(0, |v| v.bits()))
+    }
+    #[inline]
+    fn load(&self, zero: &Value) -> Value {
+        let x = self.0;
+        match zero {
+            Value::Int(t, _) => Value::Int(*t, x),
+            Value::Bool(_) => Value::Bool(x != 0),
+            Value::Mac(_) => {
+                let b = x.to_be_bytes();
+                Value::Mac([b[2], b[3], b[4], b[5], b[6], b[7]])
+            }
+            Value::Ip4(_) => Value::Ip4(x as u32),
+            Value::Device(_) => Value::Device(x as u16),
+            // Records are stored as [`Slot`]s.
+            Value::Record(_) => zero.clone(),
+        }
+    }
+}
+
+/// An expiring table with its key codec and the zero values of its types.
+struct TableObj<K, V> {
+    t: ExpiringTable<K, V>,
+    codec: KeyCodec,
+    key_zero: Value,
+    value_zero: Value,
+}
+
+/// A table in the representation its types allow.
+enum AnyTable {
+    PackedBits(TableObj<PackedKey, Bits>),
+    PackedSlot(TableObj<PackedKey, Slot>),
+    ValueBits(TableObj<Value, Bits>),
+    ValueSlot(TableObj<Value, Slot>),
+}
+
+/// Runs `$body` with `$t` bound to the table, whatever its representation.
+macro_rules! with_table {
+    ($any:expr, $t:ident => $body:expr) => {
+        match $any {
+            AnyTable::PackedBits($t) => $body,
+            AnyTable::PackedSlot($t) => $body,
+            AnyTable::ValueBits($t) => $body,
+            AnyTable::ValueSlot($t) => $body,
+        }
+    };
+}
+
+/// A map keyed by packed keys or by values.
+enum AnyMap {
+    Packed(Map<PackedKey, Value>, KeyCodec),
+    Value(Map<Value, Value>),
+}
+
 pub struct StateObj {
     name: String,
     kind: Kind,
 }
 
 enum Kind {
-    Table {
-        t: ExpiringTable<Key, Slot>,
-        codec: KeyCodec,
-        key_zero: Value,
-        value_zero: Value,
-    },
-    Map {
-        m: Map<Key, Value>,
-        codec: KeyCodec,
-    },
+    Table(AnyTable),
+    Map(AnyMap),
     Vector {
         v: Vector<Slot>,
         zero: Value,
@@ -86,15 +196,32 @@ impl StateObj {
                 value,
                 capacity,
                 ttl,
-            } => Kind::Table {
-                t: ExpiringTable::new(*capacity, *ttl).map_err(alloc_err(decl, "capacity"))?,
-                codec: KeyCodec::new(*key, records.clone()),
-                key_zero: Value::zero(*key, records),
-                value_zero: match value {
+            } => {
+                let codec = KeyCodec::new(*key, records.clone());
+                let key_zero = Value::zero(*key, records);
+                let value_zero = match value {
                     Some(v) => Value::zero(*v, records),
                     None => Value::Bool(false),
-                },
-            },
+                };
+                let scalar = !matches!(value_zero, Value::Record(_));
+                macro_rules! table {
+                    ($variant:ident) => {
+                        AnyTable::$variant(TableObj {
+                            t: ExpiringTable::new(*capacity, *ttl)
+                                .map_err(alloc_err(decl, "capacity"))?,
+                            codec,
+                            key_zero,
+                            value_zero,
+                        })
+                    };
+                }
+                Kind::Table(match (codec.packs(), scalar) {
+                    (true, true) => table!(PackedBits),
+                    (true, false) => table!(PackedSlot),
+                    (false, true) => table!(ValueBits),
+                    (false, false) => table!(ValueSlot),
+                })
+            }
             StateKind::Map {
                 key,
                 capacity,
@@ -102,10 +229,17 @@ impl StateObj {
                 ..
             } => {
                 let codec = KeyCodec::new(*key, records.clone());
-                let mut m = Map::new(*capacity).map_err(alloc_err(decl, "capacity"))?;
+                let mut m = if codec.packs() {
+                    AnyMap::Packed(
+                        Map::new(*capacity).map_err(alloc_err(decl, "capacity"))?,
+                        codec,
+                    )
+                } else {
+                    AnyMap::Value(Map::new(*capacity).map_err(alloc_err(decl, "capacity"))?)
+                };
                 if let Some(init) = init {
                     for (i, (k, v)) in init.entries.iter().enumerate() {
-                        if !m.put(codec.encode(k), v.clone()) {
+                        if !map_put(&mut m, k, v.clone()) {
                             return Err(InterpError::MapInit {
                                 state: decl.name.clone(),
                                 path: init.path.display().to_string(),
@@ -114,7 +248,7 @@ impl StateObj {
                         }
                     }
                 }
-                Kind::Map { m, codec }
+                Kind::Map(m)
             }
             StateKind::Vector { elem, capacity } => Kind::Vector {
                 v: Vector::new(*capacity).map_err(alloc_err(decl, "capacity"))?,
@@ -176,9 +310,34 @@ fn u32v(x: u32) -> Value {
     Value::Int(IntTy::U32, x as u64)
 }
 
+#[inline(always)]
+fn index(v: Option<&Value>) -> u64 {
+    match v {
+        Some(v) => v.bits(),
+        None => 0,
+    }
+}
+
 #[inline]
-fn index(v: &Option<Value>) -> u64 {
-    v.as_ref().map_or(0, Value::bits)
+fn boolean(x: bool) -> Result<Option<Value>, OutOfRange> {
+    Ok(Some(Value::Bool(x)))
+}
+
+#[inline]
+fn oob(index: u64, limit: u64, fallback: Option<Value>) -> Result<Option<Value>, OutOfRange> {
+    Err(OutOfRange {
+        index,
+        limit,
+        fallback,
+    })
+}
+
+/// Puts `k -> v` into a map; `false` if full or present.
+fn map_put(m: &mut AnyMap, k: &Value, v: Value) -> bool {
+    match m {
+        AnyMap::Packed(m, codec) => m.put(codec.encode(k), v),
+        AnyMap::Value(m) => m.put(k.clone(), v),
+    }
 }
 
 /// Performs `states[sid].method(a0, a1)` at time `now`.
@@ -186,113 +345,53 @@ fn index(v: &Option<Value>) -> u64 {
 /// `Ok(None)` is "no result". Index arguments are `u32` by type; `has_index` and
 /// `is_allocated` answer `false` out of range without a fault (they are how programs test
 /// untrusted indexes), every other call through an out-of-range index is an
-/// [`OutOfRange`] fault with the zero value (or `false`) as its result.
+/// [`OutOfRange`] fault with the zero value (or `false`) as its result. The first
+/// argument is borrowed (keys are encoded from it, indexes read from it), the second is
+/// moved into the state.
+///
+/// Inline, with the table methods: the results then stay in registers instead of being
+/// moved through three frames (a third of the cost of a call was that).
+#[inline(always)]
 pub fn call(
     states: &mut [StateObj],
     sid: usize,
     method: Method,
-    a0: Option<Value>,
+    a0: Option<&Value>,
     a1: Option<Value>,
     now: u64,
 ) -> Result<Option<Value>, OutOfRange> {
     use Method::*;
     // The CHT reads another object (its backend table): handle it before borrowing.
     if method == ChtFind {
-        let (h, backends) = match states.get(sid).map(|s| &s.kind) {
-            Some(Kind::Cht { backends, .. }) => (index(&a0), *backends),
-            _ => return Ok(None),
-        };
         let Some(StateObj {
-            kind: Kind::Cht { c, .. },
+            kind: Kind::Cht { c, backends },
             ..
         }) = states.get(sid)
         else {
             return Ok(None);
         };
-        let table = match states.get(backends).map(|s| &s.kind) {
-            Some(Kind::Table { t, .. }) => t,
+        let h = index(a0);
+        let table = match states.get(*backends).map(|s| &s.kind) {
+            Some(Kind::Table(t)) => t,
             _ => return Ok(None),
         };
-        return Ok(c.find(h, |b| table.has_index(b)).map(u32v));
+        return Ok(with_table!(table, t => c.find(h, |b| t.t.has_index(b)).map(u32v)));
     }
     let Some(obj) = states.get_mut(sid) else {
         return Ok(None);
     };
-    let b = |x: bool| Ok(Some(Value::Bool(x)));
-    let oob = |i: u64, limit: u64, fallback: Option<Value>| {
-        Err(OutOfRange {
-            index: i,
-            limit,
-            fallback,
-        })
-    };
     // Keys are encoded from a reference: no clone of a record value.
     let no_key = Value::Bool(false);
-    let kr = a0.as_ref().unwrap_or(&no_key);
+    let kr = a0.unwrap_or(&no_key);
     match (&mut obj.kind, method) {
-        (Kind::Table { t, .. }, TableExpire) => Ok(Some(u32v(t.expire(now)))),
-        (Kind::Table { t, codec, .. }, TableGet) => Ok(t.get(&codec.encode(kr)).map(u32v)),
-        (Kind::Table { t, codec, .. }, TableContains) => b(t.contains(&codec.encode(kr))),
-        (Kind::Table { t, codec, .. }, TableAdd) => {
-            Ok(t.add(codec.encode(kr), Slot(a1), now).map(u32v))
+        (Kind::Table(t), _) => with_table!(t, t => table_call(t, method, a0, a1, now)),
+        (Kind::Map(AnyMap::Packed(m, codec)), _) => {
+            map_call(m, |k| codec.encode(k), method, kr, a1)
         }
-        (Kind::Table { t, .. }, TableRefresh) => {
-            let i = index(&a0);
-            if i >= t.capacity() as u64 {
-                return oob(i, t.capacity() as u64, Some(Value::Bool(false)));
-            }
-            b(t.refresh(i as u32, now))
-        }
-        (Kind::Table { t, .. }, TableHasIndex) => {
-            let i = index(&a0);
-            b(i < t.capacity() as u64 && t.has_index(i as u32))
-        }
-        (
-            Kind::Table {
-                t, codec, key_zero, ..
-            },
-            TableKey,
-        ) => {
-            let i = index(&a0);
-            if i >= t.capacity() as u64 {
-                return oob(i, t.capacity() as u64, Some(key_zero.clone()));
-            }
-            Ok(Some(
-                t.key(i as u32)
-                    .map(|k| codec.decode(k))
-                    .unwrap_or_else(|| key_zero.clone()),
-            ))
-        }
-        (Kind::Table { t, value_zero, .. }, TableValue) => {
-            let i = index(&a0);
-            if i >= t.capacity() as u64 {
-                return oob(i, t.capacity() as u64, Some(value_zero.clone()));
-            }
-            let v = t.value(i as u32).and_then(|s| s.0.clone());
-            Ok(Some(v.unwrap_or_else(|| value_zero.clone())))
-        }
-        (Kind::Table { t, .. }, TableSetValue) => {
-            let i = index(&a0);
-            if i >= t.capacity() as u64 {
-                return oob(i, t.capacity() as u64, None);
-            }
-            t.set_value(i as u32, Slot(a1));
-            Ok(None)
-        }
-        (Kind::Table { t, codec, .. }, TableRemove) => b(t.remove(&codec.encode(kr))),
-        (Kind::Table { t, .. }, TableFull) => b(t.is_full()),
-        (Kind::Table { t, .. }, TableSize) => Ok(Some(u32v(t.len()))),
-
-        (Kind::Map { m, codec }, MapGet) => Ok(m.get(&codec.encode(kr)).cloned()),
-        (Kind::Map { m, codec }, MapContains) => b(m.contains(&codec.encode(kr))),
-        (Kind::Map { m, codec }, MapPut) => {
-            b(m.put(codec.encode(kr), a1.unwrap_or(Value::Bool(false))))
-        }
-        (Kind::Map { m, codec }, MapErase) => b(m.erase(&codec.encode(kr)).is_some()),
-        (Kind::Map { m, .. }, MapSize) => Ok(Some(u32v(m.len()))),
+        (Kind::Map(AnyMap::Value(m)), _) => map_call(m, Value::clone, method, kr, a1),
 
         (Kind::Vector { v, zero }, VectorGet) => {
-            let i = index(&a0);
+            let i = index(a0);
             match v.get(i.min(u32::MAX as u64) as u32) {
                 Some(s) if i <= u32::MAX as u64 => {
                     Ok(Some(s.0.clone().unwrap_or_else(|| zero.clone())))
@@ -301,7 +400,7 @@ pub fn call(
             }
         }
         (Kind::Vector { v, .. }, VectorSet) => {
-            let i = index(&a0);
+            let i = index(a0);
             if i > u32::MAX as u64 || !v.set(i as u32, Slot(a1)) {
                 return oob(i, v.capacity() as u64, None);
             }
@@ -310,22 +409,22 @@ pub fn call(
 
         (Kind::DChain { d, .. }, DChainAllocate) => Ok(d.allocate(now).map(u32v)),
         (Kind::DChain { d, .. }, DChainRefresh) => {
-            let i = index(&a0);
+            let i = index(a0);
             if i >= d.capacity() as u64 {
                 return oob(i, d.capacity() as u64, Some(Value::Bool(false)));
             }
-            b(d.rejuvenate(i as u32, now))
+            boolean(d.rejuvenate(i as u32, now))
         }
         (Kind::DChain { d, .. }, DChainIsAllocated) => {
-            let i = index(&a0);
-            b(i < d.capacity() as u64 && d.is_allocated(i as u32))
+            let i = index(a0);
+            boolean(i < d.capacity() as u64 && d.is_allocated(i as u32))
         }
         (Kind::DChain { d, .. }, DChainFree) => {
-            let i = index(&a0);
+            let i = index(a0);
             if i >= d.capacity() as u64 {
                 return oob(i, d.capacity() as u64, Some(Value::Bool(false)));
             }
-            b(d.free(i as u32))
+            boolean(d.free(i as u32))
         }
         (Kind::DChain { d, ttl }, DChainExpire) => {
             let threshold = now.saturating_sub(*ttl);
@@ -340,7 +439,7 @@ pub fn call(
             s.expire(now);
             Ok(None)
         }
-        (Kind::Sketch(s), SketchOver) => b(s.over(hash_value(kr))),
+        (Kind::Sketch(s), SketchOver) => boolean(s.over(hash_value(kr))),
         (Kind::Sketch(s), SketchTouch) => {
             s.touch(hash_value(kr), now);
             Ok(None)
@@ -353,7 +452,7 @@ pub fn call(
             s.expire(now);
             Ok(None)
         }
-        (Kind::IdealSketch(s), SketchOver) => b(s.over(hash_value(kr))),
+        (Kind::IdealSketch(s), SketchOver) => boolean(s.over(hash_value(kr))),
         (Kind::IdealSketch(s), SketchTouch) => {
             s.touch(hash_value(kr), now);
             Ok(None)
@@ -364,7 +463,7 @@ pub fn call(
         }
 
         (Kind::Sets { s, sets }, m @ (SetsClear | SetsContains | SetsInsert | SetsCount)) => {
-            let i = index(&a0);
+            let i = index(a0);
             if i >= *sets as u64 {
                 let fallback = match m {
                     SetsClear => None,
@@ -380,11 +479,191 @@ pub fn call(
                     s.clear(i);
                     Ok(None)
                 }
-                SetsContains => b(s.contains(i, &x)),
-                SetsInsert => b(s.insert(i, x)),
+                SetsContains => boolean(s.contains(i, &x)),
+                SetsInsert => boolean(s.insert(i, x)),
                 _ => Ok(Some(u32v(s.count(i)))),
             }
         }
+        // A method of another kind: the checker rules it out.
+        _ => Ok(None),
+    }
+}
+
+/// [`call`] of a table method without a second argument, or `None` (nothing done) if
+/// the object is not a table or the method takes two. Each method is a separate
+/// instance of [`table_call`] with the method fixed, so the hot calls of a flow table
+/// (`expire`, `get`, `refresh`, `value`) run without dispatch or argument moves.
+#[inline(always)]
+pub fn table_call_unary(
+    states: &mut [StateObj],
+    sid: usize,
+    method: Method,
+    a0: Option<&Value>,
+    now: u64,
+) -> Option<Result<Option<Value>, OutOfRange>> {
+    let Some(StateObj {
+        kind: Kind::Table(t),
+        ..
+    }) = states.get_mut(sid)
+    else {
+        return None;
+    };
+    macro_rules! each {
+        ($($m:ident),*) => {
+            match method {
+                $(Method::$m => with_table!(t, t => table_call(t, Method::$m, a0, None, now)),)*
+                _ => return None,
+            }
+        };
+    }
+    Some(each!(
+        TableExpire,
+        TableGet,
+        TableContains,
+        TableAdd,
+        TableRefresh,
+        TableHasIndex,
+        TableKey,
+        TableValue,
+        TableRemove,
+        TableFull,
+        TableSize
+    ))
+}
+
+/// `*dst = t.key(i)` (the [`Method::TableKey`] call of [`call`] with index `i`, whose
+/// result goes to `dst`), decoding into `dst`'s record when nothing else holds it.
+/// `None` (nothing done) if the object is not a table; an out-of-range index leaves
+/// `dst` alone and is the call's [`OutOfRange`].
+pub fn table_key_into(
+    states: &mut [StateObj],
+    sid: usize,
+    i: u64,
+    dst: &mut Value,
+) -> Option<Result<(), OutOfRange>> {
+    let Some(StateObj {
+        kind: Kind::Table(t),
+        ..
+    }) = states.get_mut(sid)
+    else {
+        return None;
+    };
+    Some(with_table!(t, t => {
+        let cap = t.t.capacity() as u64;
+        if i >= cap {
+            return Some(Err(OutOfRange {
+                index: i,
+                limit: cap,
+                fallback: Some(t.key_zero.clone()),
+            }));
+        }
+        match t.t.key(i as u32) {
+            Some(k) => k.decode_into(&t.codec, dst),
+            None => *dst = t.key_zero.clone(),
+        }
+        Ok(())
+    }))
+}
+
+/// The table methods ([`call`]), for every representation of the table.
+#[inline(always)]
+fn table_call<K: TableKey, V: TableSlot>(
+    obj: &mut TableObj<K, V>,
+    method: Method,
+    a0: Option<&Value>,
+    mut a1: Option<Value>,
+    now: u64,
+) -> Result<Option<Value>, OutOfRange> {
+    use Method::*;
+    let TableObj {
+        t,
+        codec,
+        key_zero,
+        value_zero,
+    } = obj;
+    let no_key = Value::Bool(false);
+    let key = || K::encode(codec, a0.unwrap_or(&no_key));
+    let cap = t.capacity() as u64;
+    let result = match method {
+        // The inline check first: most packets expire nothing, and `expire` is a call.
+        TableExpire => Ok(Some(u32v(if t.would_expire(now) {
+            t.expire(now)
+        } else {
+            0
+        }))),
+        TableGet => Ok(t.get(&key()).map(u32v)),
+        TableContains => boolean(t.contains(&key())),
+        TableAdd => Ok(t.add(key(), V::store(a1.take()), now).map(u32v)),
+        TableRefresh => {
+            let i = index(a0);
+            if i >= cap {
+                return oob(i, cap, Some(Value::Bool(false)));
+            }
+            boolean(t.refresh(i as u32, now))
+        }
+        TableHasIndex => {
+            let i = index(a0);
+            boolean(i < cap && t.has_index(i as u32))
+        }
+        TableKey => {
+            let i = index(a0);
+            if i >= cap {
+                return oob(i, cap, Some(key_zero.clone()));
+            }
+            Ok(Some(
+                t.key(i as u32)
+                    .map(|k| k.decode(codec))
+                    .unwrap_or_else(|| key_zero.clone()),
+            ))
+        }
+        TableValue => {
+            let i = index(a0);
+            if i >= cap {
+                return oob(i, cap, Some(value_zero.clone()));
+            }
+            Ok(Some(t.value(i as u32).map_or_else(
+                || value_zero.clone(),
+                |s| s.load(value_zero),
+            )))
+        }
+        TableSetValue => {
+            let i = index(a0);
+            if i >= cap {
+                return oob(i, cap, None);
+            }
+            t.set_value(i as u32, V::store(a1.take()));
+            Ok(None)
+        }
+        TableRemove => boolean(t.remove(&key())),
+        TableFull => boolean(t.is_full()),
+        TableSize => Ok(Some(u32v(t.len()))),
+        // A method of another kind: the checker rules it out.
+        _ => Ok(None),
+    };
+    // An unused second argument is dropped here, where the callers that pass none
+    // (`table_call_unary`) see that there is nothing to drop.
+    if let Some(v) = a1 {
+        drop(v);
+    }
+    result
+}
+
+/// The map methods ([`call`]); `encode` turns a key value into the map's key.
+#[inline]
+fn map_call<K: Eq + std::hash::Hash>(
+    m: &mut Map<K, Value>,
+    encode: impl Fn(&Value) -> K,
+    method: Method,
+    k: &Value,
+    a1: Option<Value>,
+) -> Result<Option<Value>, OutOfRange> {
+    use Method::*;
+    match method {
+        MapGet => Ok(m.get(&encode(k)).cloned()),
+        MapContains => boolean(m.contains(&encode(k))),
+        MapPut => boolean(m.put(encode(k), a1.unwrap_or(Value::Bool(false)))),
+        MapErase => boolean(m.erase(&encode(k)).is_some()),
+        MapSize => Ok(Some(u32v(m.len()))),
         // A method of another kind: the checker rules it out.
         _ => Ok(None),
     }
