@@ -33,13 +33,13 @@ use proptest::strategy::{Strategy as _, ValueTree};
 use crate::adversarial::{self, AdversarialContext, Steering};
 use crate::binary::{BinaryError, GeneratedBinary, RecordRequest, RunningRecord};
 use crate::compare::{
-    compare_run_early, compare_run_outputs, level_for, outputs_are_compared_alone, CompareCtx, EarlyChecks, Renamed, RunData,
-    StateObject,
+    compare_run_early, compare_run_outputs, level_for, outputs_are_compared_alone, CompareCtx,
+    EarlyChecks, Renamed, RunData, StateObject,
 };
-use crate::reference::CompactReference;
 use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
 use crate::mutants::{self, MutantInput, MutantKind};
 use crate::paths;
+use crate::reference::CompactReference;
 use crate::report::{
     ConstraintProof, Coverage, Divergence, DivergenceClass, MutantResult, MutantRow, ObjectProof,
     ProofStatus, SourceKind, SourceReport, StrategyReport, VerifyReport,
@@ -780,7 +780,9 @@ impl Verifier {
                     }
                 }
                 match &reference {
-                    Some(r) => results[k] = Some(self.compare_file(r, &requests[k], &file, early)?),
+                    Some(r) => {
+                        results[k] = Some(self.compare_file(r, &requests[k], &file, early)?)
+                    }
                     None => waiting.push((k, file, early)),
                 }
             }

@@ -9,7 +9,7 @@ use maestro_runtime::capture::{CaptureFormat, CaptureItem, CaptureReader, Captur
 use maestro_runtime::exec::driver::{run_cli, CliOutput, DriverError};
 use maestro_runtime::exec::engine::commit_order;
 use maestro_runtime::exec::nic::{NicConfig, NicModel};
-use maestro_runtime::exec::wire::{write_packets, RecordFile};
+use maestro_runtime::exec::wire::{write_packets, RecordFile, RecordFileWriter};
 use maestro_runtime::exec::{
     AccessLog, GeneratedNf, NeedsWrite, Refresh, RefreshLog, RenamedField, StateObjectInfo,
     Strategy,
@@ -992,4 +992,69 @@ fn record_input_errors() {
     ]));
     assert_eq!(code, 2);
     assert!(text.contains("byte offset 0: expected the magic"), "{text}");
+}
+
+#[test]
+fn recorded_files_are_the_writers_own_encoding() {
+    // `record` encodes observations on the workers and stitches entries together in
+    // input order; the file must be byte for byte what the writer makes of the same
+    // entries, whole or patched, whatever the chunking.
+    let files = Files::new();
+    let (trace, packets, rss) = sn_setup(&files, 12);
+    let runs: Vec<Vec<&str>> = vec![
+        vec![],
+        vec!["--strategy", "sn", "--cores", "2", "--rss", path_str(&rss)],
+        vec![
+            "--strategy",
+            "sn",
+            "--cores",
+            "2",
+            "--rss",
+            path_str(&rss),
+            "--no-rename",
+            "--instrument",
+        ],
+        vec![
+            "--strategy",
+            "locks",
+            "--cores",
+            "2",
+            "--schedule",
+            "seed:3",
+        ],
+    ];
+    for run in &runs {
+        for patch in [false, true] {
+            for chunk in ["1", "5", "16384"] {
+                let out = files.path("r.bin");
+                let mut args = vec![
+                    "record",
+                    "--input",
+                    path_str(&packets),
+                    "--output",
+                    path_str(&out),
+                    "--chunk",
+                    chunk,
+                ];
+                args.extend_from_slice(run);
+                if patch {
+                    args.push("--patch-frames");
+                }
+                cli(&args).unwrap();
+                let bytes = std::fs::read(&out).unwrap();
+                let file = RecordFile::read_with_inputs(&out, &trace).unwrap();
+                assert_eq!(file.entries.len(), trace.len());
+                let again = files.path("again.bin");
+                let mut w = RecordFileWriter::create(&again, &file.header).unwrap();
+                for (e, p) in file.entries.iter().zip(&trace) {
+                    w.entry_with_input(e, Some(&p.data)).unwrap();
+                }
+                w.finish(&file.trailer).unwrap();
+                assert!(
+                    std::fs::read(&again).unwrap() == bytes,
+                    "{run:?}, patched {patch}, chunk {chunk}"
+                );
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The executors and the NIC model: steering against the Microsoft/82599 vectors,
 //! `sn` equal to `seq` under a co-locating configuration, `locks` and `tm` equal to the
 //! sequential NF replayed in their commit order, the big-reader lock under contention,
-//! chunking, and the checker's runtime mutants.
+//! chunking, streamed and encoded chunks, and the checker's runtime mutants.
 
 mod common;
 
@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{flow_packet, packet, tcp_frame, TestFw, LAN, WAN};
 use maestro_runtime::exec::engine::{
-    commit_order, ChunkOutput, Engine, ExecError, RunOptions, RuntimeMutant, Schedule, Translator,
+    commit_order, ChunkOutput, Engine, ExecError, ObservationEncoder, RunOptions, RuntimeMutant,
+    Schedule, Translator,
 };
 use maestro_runtime::exec::lock::BigReaderLock;
 use maestro_runtime::exec::nic::{HashClass, NicConfig, NicModel, PortRss};
@@ -990,5 +991,235 @@ fn faults_are_summed_over_instances() {
         let out = e.run(bad_port.clone());
         assert!(out.observations.iter().all(|o| *o == Observation::Drop));
         assert_eq!(e.fault_count(), 10, "{strategy:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming: borrowed chunks, results in input order, observations encoded on workers
+
+/// Encodes an observation as its kind, port and bytes, preceded by the input frame's
+/// length and byte 35 (so the test sees which packet the worker gave the encoder);
+/// refuses the packets whose time is `fail_on`.
+struct TestEncoder {
+    fail_on: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Refused(usize);
+
+impl ObservationEncoder for TestEncoder {
+    type Error = Refused;
+    /// Packets this core encoded so far.
+    type State = usize;
+
+    fn encode(
+        &self,
+        seen: &mut usize,
+        input: &InputPacket,
+        observation: &Observation,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Refused> {
+        *seen += 1;
+        if Some(input.time_ns) == self.fail_on {
+            return Err(Refused(*seen));
+        }
+        out.extend_from_slice(&(input.data.len() as u32).to_le_bytes());
+        out.push(input.data.get(35).copied().unwrap_or(0));
+        match observation {
+            Observation::Drop => out.push(0),
+            Observation::Forward { port, bytes } => {
+                out.push(1);
+                out.extend_from_slice(&port.to_le_bytes());
+                out.extend_from_slice(bytes);
+            }
+            Observation::Flood { bytes } => {
+                out.push(2);
+                out.extend_from_slice(bytes);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode(bytes: &[u8]) -> (usize, u8, Observation) {
+    let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    let observation = match bytes[5] {
+        0 => Observation::Drop,
+        1 => Observation::Forward {
+            port: u16::from_le_bytes([bytes[6], bytes[7]]),
+            bytes: bytes[8..].to_vec(),
+        },
+        _ => Observation::Flood {
+            bytes: bytes[6..].to_vec(),
+        },
+    };
+    (len, bytes[4], observation)
+}
+
+#[test]
+fn streamed_and_encoded_chunks_equal_run() {
+    let trace = common::write_heavy_trace(21, 2500);
+    let cuts = [0usize, 1, 900, 2500];
+    let mut cases: Vec<(Strategy, NicModel, Schedule)> = Vec::new();
+    for schedule in [
+        Schedule::Threads { pin: true },
+        Schedule::Threads { pin: false },
+        Schedule::Deterministic { seed: 3 },
+    ] {
+        cases.push((Strategy::Seq, ms_nic(2), schedule));
+        cases.push((Strategy::Sn, fw_nic(2), schedule));
+        cases.push((Strategy::Sn, fw_nic(4), schedule));
+    }
+    for (strategy, nic, schedule) in cases {
+        let what = format!("{strategy:?} on {} cores, {schedule:?}", nic.cores());
+        let o = opts(strategy, nic.cores(), schedule);
+        let whole = engine(nic.clone(), o.clone()).run(trace.clone());
+        let mut borrowed = engine(nic.clone(), o.clone());
+        let mut encoded = engine(nic.clone(), o.clone());
+        let mut states = Vec::new();
+        let mut i = 0;
+        for w in cuts.windows(2) {
+            let chunk = &trace[w[0]..w[1]];
+            let r = borrowed.run_chunk(chunk);
+            assert_eq!(r.len(), chunk.len());
+            let mut k = 0;
+            r.for_each(|at, observation, record| {
+                assert_eq!(at, k, "{what}: input order");
+                assert_eq!(
+                    observation,
+                    whole.observations[i + k],
+                    "{what}: packet {}",
+                    i + k
+                );
+                assert_eq!(record, whole.records[i + k], "{what}: packet {}", i + k);
+                k += 1;
+                Ok::<(), Refused>(())
+            })
+            .expect("no errors");
+            assert_eq!(k, chunk.len());
+            let r = encoded.run_chunk_encoded(chunk, &TestEncoder { fail_on: None }, &mut states);
+            let mut k = 0;
+            r.for_each(|at, bytes, record| {
+                assert_eq!(at, k);
+                let (len, byte35, observation) = decode(bytes);
+                let input = &chunk[k];
+                let want = (input.data.len(), input.data.get(35).copied().unwrap_or(0));
+                assert_eq!((len, byte35), want, "{what}");
+                assert_eq!(
+                    observation,
+                    whole.observations[i + k],
+                    "{what}: packet {}",
+                    i + k
+                );
+                assert_eq!(*record, whole.records[i + k], "{what}: packet {}", i + k);
+                k += 1;
+                Ok::<(), Refused>(())
+            })
+            .expect("no errors");
+            assert_eq!(k, chunk.len());
+            i += chunk.len();
+        }
+        // Each executing core's encoder state saw that core's packets, across chunks.
+        let executing = if strategy == Strategy::Seq {
+            1
+        } else {
+            nic.cores()
+        };
+        let mut per_core = vec![0; executing];
+        for r in &whole.records {
+            per_core[usize::from(r.core)] += 1;
+        }
+        assert_eq!(states, per_core, "{what}");
+        assert_eq!(borrowed.stats(), encoded.stats());
+    }
+}
+
+#[test]
+fn an_encoding_error_stops_the_stream_at_its_packet() {
+    let trace = common::write_heavy_trace(22, 1200);
+    // The first packet (in input order) with the refused time.
+    let refused = trace[700].time_ns;
+    let first = trace
+        .iter()
+        .position(|p| p.time_ns == refused)
+        .expect("present");
+    for (strategy, nic) in [(Strategy::Seq, ms_nic(1)), (Strategy::Sn, fw_nic(2))] {
+        let o = opts(strategy, nic.cores(), Schedule::Threads { pin: false });
+        let mut e = engine(nic.clone(), o.clone());
+        let mut states = Vec::new();
+        let mut delivered = 0;
+        let r = e.run_chunk_encoded(
+            &trace,
+            &TestEncoder {
+                fail_on: Some(refused),
+            },
+            &mut states,
+        );
+        let err = r.for_each(|at, _, _| {
+            assert_eq!(at, delivered);
+            delivered += 1;
+            Ok::<(), Refused>(())
+        });
+        assert!(matches!(err, Err(Refused(_))), "{strategy:?}: {err:?}");
+        assert_eq!(
+            delivered, first,
+            "{strategy:?}: every packet before the refused one"
+        );
+        // The chunk was processed all the same: the next one goes on from there.
+        assert_eq!(e.stats().total().packets, trace.len() as u64);
+        let again = e.run_chunk(&trace[..10]);
+        assert_eq!(again.len(), 10);
+    }
+}
+
+#[test]
+fn borrowed_chunks_are_left_as_read_under_a_translator() {
+    let trace: Vec<InputPacket> = (0..40)
+        .map(|i| packet(LAN, 10 + i, tcp_frame([1, 1, 1, 1], [2, 2, 2, 2], 7, 80)))
+        .collect();
+    for strategy in Strategy::ALL {
+        let mut e = engine(
+            ms_nic(2),
+            opts(strategy, 2, Schedule::Deterministic { seed: 4 }),
+        );
+        e.set_translator(Some(Arc::new(Recorder::default())));
+        let chunk = trace.clone();
+        let mut states = Vec::new();
+        let r = e.run_chunk_encoded(&chunk, &TestEncoder { fail_on: None }, &mut states);
+        r.for_each(|_, bytes, _| {
+            let (_, byte35, observation) = decode(bytes);
+            // The encoder gets the packet as read; the NF saw it translated.
+            assert_eq!(byte35, 7, "{strategy:?}");
+            if let Observation::Forward { bytes, .. } = observation {
+                assert_eq!(bytes[35], 9, "{strategy:?}");
+            }
+            Ok::<(), Refused>(())
+        })
+        .expect("no errors");
+        assert_eq!(chunk, trace, "{strategy:?}: the chunk is unchanged");
+    }
+}
+
+#[test]
+fn dispatched_chunks_count_queues_and_process_like_run() {
+    let trace = common::read_mostly_trace(23, 16, 700);
+    let nic = fw_nic(4);
+    for schedule in [
+        Schedule::Threads { pin: false },
+        Schedule::Deterministic { seed: 9 },
+    ] {
+        let o = opts(Strategy::Sn, 4, schedule);
+        let e = engine(nic.clone(), o.clone());
+        let d = e.dispatch(trace.clone());
+        assert_eq!(d.len(), trace.len());
+        let per_core: usize = (0..4).map(|c| d.core_len(c)).sum();
+        assert_eq!(per_core, trace.len());
+        for c in 0..4 {
+            assert_eq!(d.queue_len(c, LAN) + d.queue_len(c, WAN), d.core_len(c));
+        }
+        assert_eq!(d.core_len(4), 0);
+        let mut a = engine(nic.clone(), o.clone());
+        let mut b = engine(nic.clone(), o.clone());
+        assert_eq!(a.process(d.clone()), b.run(trace.clone()));
     }
 }

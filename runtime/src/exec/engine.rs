@@ -24,7 +24,6 @@
 //! schedule tests the protocol the threads run.
 
 use std::cell::UnsafeCell;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -299,89 +298,94 @@ pub fn commit_order(strategy: Strategy, records: &[PacketRecord]) -> Vec<usize> 
     order
 }
 
-/// One dispatched packet: its index in the chunk, its hash and the packet.
-#[derive(Clone, Debug)]
-struct Queued {
-    index: usize,
-    hash: u32,
-    packet: InputPacket,
+/// Where the NIC sent each packet of a chunk. Kept by the engine between chunks, so
+/// that steering a chunk allocates nothing once the buffers have grown.
+#[derive(Clone, Debug, Default)]
+struct Steering {
+    /// Per packet: its NIC hash.
+    hashes: Vec<u32>,
+    /// Per packet: its executing core (left empty when one core executes everything).
+    cores: Vec<u16>,
+    /// Per executing core: the chunk indices of its packets in input order, which is its
+    /// processing order (see [`Steering::fill`]).
+    orders: Vec<Vec<usize>>,
 }
 
-/// A chunk of packets steered to per-core, per-port FIFO queues.
+impl Steering {
+    /// Steers `packets` to `cores` executing cores (all on core 0 when `cores == 1`).
+    ///
+    /// A core polls one FIFO queue per port and takes bursts of at most `batch` from the
+    /// port whose head arrived first, while they are older than every other port's head:
+    /// every burst starts at the oldest packet it has and stops before an older one
+    /// elsewhere, so the bursts visit the core's packets in input order whatever
+    /// `batch` is. The per-port queues are therefore not built: the order is the core's
+    /// packets filtered out of the chunk.
+    fn fill(&mut self, nic: &NicModel, cores: usize, packets: &[InputPacket]) {
+        self.hashes.clear();
+        self.cores.clear();
+        self.orders.resize_with(cores, Vec::new);
+        for o in &mut self.orders {
+            o.clear();
+        }
+        self.hashes.reserve(packets.len());
+        if cores == 1 {
+            self.orders[0].extend(0..packets.len());
+            self.hashes
+                .extend(packets.iter().map(|p| nic.steer(p.port, &p.data).hash));
+            return;
+        }
+        self.cores.reserve(packets.len());
+        for (index, p) in packets.iter().enumerate() {
+            let steer = nic.steer(p.port, &p.data);
+            let core = usize::from(steer.core).min(cores - 1);
+            self.hashes.push(steer.hash);
+            self.cores.push(core as u16);
+            self.orders[core].push(index);
+        }
+    }
+
+    /// The executing core of chunk packet `index`.
+    fn core_of(&self, index: usize) -> usize {
+        self.cores.get(index).map_or(0, |&c| usize::from(c))
+    }
+}
+
+/// A chunk of packets steered to cores: each core's packets in its processing order.
 #[derive(Clone, Debug)]
 pub struct Dispatched {
-    /// `queues[core][port]`.
-    queues: Vec<Vec<VecDeque<Queued>>>,
-    len: usize,
+    packets: Vec<InputPacket>,
+    steering: Steering,
 }
 
 impl Dispatched {
     /// Packets in the chunk.
     pub fn len(&self) -> usize {
-        self.len
+        self.packets.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.packets.is_empty()
     }
 
     /// Executing cores (1 for `seq`).
     pub fn cores(&self) -> usize {
-        self.queues.len()
+        self.steering.orders.len()
     }
 
     /// Packets queued for `core` (all ports).
     pub fn core_len(&self, core: usize) -> usize {
-        self.queues
-            .get(core)
-            .map_or(0, |ports| ports.iter().map(VecDeque::len).sum())
+        self.steering.orders.get(core).map_or(0, Vec::len)
     }
 
     /// Packets queued for `core` from `port`.
     pub fn queue_len(&self, core: usize, port: u16) -> usize {
-        self.queues
-            .get(core)
-            .and_then(|ports| ports.get(usize::from(port)))
-            .map_or(0, VecDeque::len)
-    }
-}
-
-/// A core's processing order: bursts of at most `batch` from one port queue, taken while
-/// older (lower input index) than every other port's head. This is the input order of
-/// the core's packets; the bursts are how a polling core gets there.
-fn processing_order(mut ports: Vec<VecDeque<Queued>>, batch: usize) -> Vec<Queued> {
-    let total = ports.iter().map(VecDeque::len).sum();
-    let mut out = Vec::with_capacity(total);
-    while out.len() < total {
-        let heads = |ports: &[VecDeque<Queued>], skip: usize| {
-            ports
+        self.steering.orders.get(core).map_or(0, |order| {
+            order
                 .iter()
-                .enumerate()
-                .filter(|&(p, _)| p != skip)
-                .filter_map(|(_, q)| q.front().map(|x| x.index))
-                .min()
-                .unwrap_or(usize::MAX)
-        };
-        let Some(port) = (0..ports.len())
-            .filter(|&p| !ports[p].is_empty())
-            .min_by_key(|&p| ports[p].front().map_or(usize::MAX, |x| x.index))
-        else {
-            break;
-        };
-        let others = heads(&ports, port);
-        let mut taken = 0;
-        while taken < batch {
-            match ports[port].front() {
-                Some(q) if q.index < others => {}
-                _ => break,
-            }
-            if let Some(q) = ports[port].pop_front() {
-                out.push(q);
-                taken += 1;
-            }
-        }
+                .filter(|&&i| self.packets[i].port == port)
+                .count()
+        })
     }
-    out
 }
 
 /// Per-core refresh log on its own cache line.
@@ -449,19 +453,34 @@ struct Ctx<'a> {
     tm_retries: u32,
 }
 
-/// One processed packet.
+/// One processed packet (its chunk index is implied by its core's order).
 struct Done {
-    index: usize,
     observation: Observation,
     record: PacketRecord,
 }
 
-/// A worker's output for one chunk.
+/// What a worker reports for one chunk besides its [`Done`]s.
 #[derive(Default)]
 struct CoreRun {
-    done: Vec<Done>,
     stats: CoreStats,
     pin_failed: bool,
+}
+
+/// Copies `src` into `dst`, reusing `dst`'s frame buffer (a derived `clone_from`
+/// would allocate a new one).
+fn copy_packet(dst: &mut InputPacket, src: &InputPacket) {
+    dst.port = src.port;
+    dst.time_ns = src.time_ns;
+    dst.data.clear();
+    dst.data.extend_from_slice(&src.data);
+}
+
+fn empty_packet() -> InputPacket {
+    InputPacket {
+        port: 0,
+        time_ns: 0,
+        data: Vec::new(),
+    }
 }
 
 /// The observation Maestro's buggy locks code keeps: the read pass's bail-out value,
@@ -575,37 +594,49 @@ fn tm_packet<N: GeneratedNf>(
 }
 
 /// Runs one packet on `core`: the translator, the strategy's protocol, the record.
+/// `index` is the packet's position in the chunk, `pos` in the core's order.
+///
+/// The chunk's packets are shared by the workers and left as they are (the record
+/// file's frame patches refer to them): a packet that the translator rewrites or whose
+/// time the strategy moves is first copied into `scratch`, the worker's own packet.
+#[allow(clippy::too_many_arguments)]
+#[inline]
 fn run_packet<N: GeneratedNf>(
     handle: &mut Handle<'_, N>,
     core: usize,
     pos: u64,
-    q: Queued,
+    index: usize,
+    src: &InputPacket,
+    hash: u32,
     ctx: &Ctx<'_>,
     stats: &mut CoreStats,
+    scratch: &mut InputPacket,
 ) -> Done {
-    let Queued {
-        index,
-        hash,
-        mut packet,
-    } = q;
     let global = ctx.base + index as u64;
-    if let Some(t) = ctx.translator {
-        t.before(global, &mut packet);
-    }
-    let (observation, epoch, wrote, now) = match handle {
-        Handle::Separate(nf) => (nf.process(&packet), 0, false, packet.time_ns),
-        Handle::Locks(sh) => locks_packet(sh, core, &mut packet, ctx.mutant, stats),
-        Handle::Tm(sh) => {
-            let (o, seq, now) = tm_packet(sh, &mut packet, ctx.tm_retries, stats);
-            (o, seq, true, now)
+    let (observation, epoch, wrote, now) = match (handle, ctx.translator) {
+        (Handle::Separate(nf), None) => (nf.process(src), 0, false, src.time_ns),
+        (handle, translator) => {
+            copy_packet(scratch, src);
+            let packet = scratch;
+            if let Some(t) = translator {
+                t.before(global, packet);
+            }
+            let result = match handle {
+                Handle::Separate(nf) => (nf.process(packet), 0, false, packet.time_ns),
+                Handle::Locks(sh) => locks_packet(sh, core, packet, ctx.mutant, stats),
+                Handle::Tm(sh) => {
+                    let (o, seq, now) = tm_packet(sh, packet, ctx.tm_retries, stats);
+                    (o, seq, true, now)
+                }
+            };
+            if let Some(t) = translator {
+                t.after(global, packet, &result.0);
+            }
+            result
         }
     };
-    if let Some(t) = ctx.translator {
-        t.after(global, &packet, &observation);
-    }
     stats.packets += 1;
     Done {
-        index,
         observation,
         record: PacketRecord {
             core: u16::try_from(core).unwrap_or(u16::MAX),
@@ -618,25 +649,127 @@ fn run_packet<N: GeneratedNf>(
     }
 }
 
-/// A worker thread's loop over its core's packets.
-fn worker<N: GeneratedNf>(
+/// Where a worker puts each packet it processed, in its core's order.
+trait CoreSink: Send {
+    /// Hands over packet `src`'s observation and record.
+    fn put(&mut self, src: &InputPacket, done: Done);
+    /// Room for `n` more packets.
+    fn reserve(&mut self, n: usize);
+}
+
+impl CoreSink for &mut Vec<Done> {
+    #[inline]
+    fn put(&mut self, _src: &InputPacket, done: Done) {
+        self.push(done);
+    }
+
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+}
+
+/// Turns each observation into bytes on the worker that produced it
+/// ([`Engine::run_chunk_encoded`]): the observation (and its frame) is dropped right
+/// away on the thread that allocated it, and the caller merges bytes in input order
+/// instead of holding a chunk of observations.
+pub trait ObservationEncoder: Sync {
+    type Error: Send;
+    /// What the encoder keeps per core from packet to packet (and chunk to chunk: the
+    /// caller keeps the states), used by that core's worker only.
+    type State: Default + Send;
+
+    /// Appends the encoding of `observation` to `out`; `input` is the packet as the
+    /// chunk holds it (before any input translation).
+    fn encode(
+        &self,
+        state: &mut Self::State,
+        input: &InputPacket,
+        observation: &Observation,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// One core's encoded results of a chunk (kept by the engine and reused).
+#[derive(Debug, Default)]
+struct CoreEncoded {
+    bytes: Vec<u8>,
+    /// Per packet, in the core's order: where its bytes end in `bytes`.
+    ends: Vec<usize>,
+    records: Vec<PacketRecord>,
+}
+
+impl CoreEncoded {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.records.clear();
+    }
+}
+
+/// The first encoding error of a core: its position in the core's order, and why.
+type Failure<E> = Option<(usize, E)>;
+
+struct EncodingSink<'a, E: ObservationEncoder> {
+    encoder: &'a E,
+    state: &'a mut E::State,
+    out: &'a mut CoreEncoded,
+    failed: &'a mut Failure<E::Error>,
+}
+
+impl<E: ObservationEncoder> CoreSink for EncodingSink<'_, E> {
+    #[inline]
+    fn put(&mut self, src: &InputPacket, done: Done) {
+        if self.failed.is_none() {
+            if let Err(e) =
+                self.encoder
+                    .encode(self.state, src, &done.observation, &mut self.out.bytes)
+            {
+                *self.failed = Some((self.out.records.len(), e));
+            }
+        }
+        self.out.ends.push(self.out.bytes.len());
+        self.out.records.push(done.record);
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.out.ends.reserve(n);
+        self.out.records.reserve(n);
+    }
+}
+
+/// A worker's loop over its core's packets (`order`: chunk indices), into `out`.
+#[allow(clippy::too_many_arguments)]
+fn worker<N: GeneratedNf, S: CoreSink>(
     mut handle: Handle<'_, N>,
     core: usize,
     pos0: u64,
-    packets: Vec<Queued>,
+    packets: &[InputPacket],
+    order: &[usize],
+    hashes: &[u32],
     ctx: &Ctx<'_>,
     pin_cpu: Option<usize>,
+    out: &mut S,
 ) -> CoreRun {
-    let mut run = CoreRun {
-        done: Vec::with_capacity(packets.len()),
-        ..CoreRun::default()
-    };
+    let mut run = CoreRun::default();
     if let Some(cpu) = pin_cpu {
         run.pin_failed = !pin_current_thread(cpu);
     }
-    for (k, q) in packets.into_iter().enumerate() {
-        let d = run_packet(&mut handle, core, pos0 + k as u64, q, ctx, &mut run.stats);
-        run.done.push(d);
+    out.reserve(order.len());
+    let mut scratch = empty_packet();
+    for (k, &i) in order.iter().enumerate() {
+        let src = &packets[i];
+        let d = run_packet(
+            &mut handle,
+            core,
+            pos0 + k as u64,
+            i,
+            src,
+            hashes[i],
+            ctx,
+            &mut run.stats,
+            &mut scratch,
+        );
+        out.put(src, d);
     }
     run
 }
@@ -707,6 +840,13 @@ pub struct Engine<N: GeneratedNf> {
     stats: EngineStats,
     rng: SplitMix64,
     cpus: Vec<usize>,
+    /// The steering of the chunk being run by [`Engine::run_chunk`] (reused).
+    steering: Steering,
+    /// Per executing core: its processed packets of the current chunk, in its order.
+    /// Kept (emptied) between chunks, so a run of many chunks allocates them once.
+    done: Vec<Vec<Done>>,
+    /// The same for [`Engine::run_chunk_encoded`].
+    encoded: Vec<CoreEncoded>,
 }
 
 impl<N: GeneratedNf> Engine<N> {
@@ -797,6 +937,9 @@ impl<N: GeneratedNf> Engine<N> {
             },
             rng: SplitMix64(seed),
             cpus: allowed_cpus(),
+            steering: Steering::default(),
+            done: (0..executing).map(|_| Vec::new()).collect(),
+            encoded: (0..executing).map(|_| CoreEncoded::default()).collect(),
             opts,
         })
     }
@@ -811,47 +954,122 @@ impl<N: GeneratedNf> Engine<N> {
         self.translator = t;
     }
 
-    /// Steers a chunk into per-core, per-port queues (everything on core 0 for `seq`,
-    /// whose records still carry the NIC hash).
+    /// Steers a chunk to cores (everything on core 0 for `seq`, whose records still
+    /// carry the NIC hash).
     pub fn dispatch(&self, packets: Vec<InputPacket>) -> Dispatched {
-        let cores = self.queue_pos.len();
-        let mut queues: Vec<Vec<VecDeque<Queued>>> = vec![Vec::new(); cores];
-        let len = packets.len();
-        for (index, packet) in packets.into_iter().enumerate() {
-            let steer = self.nic.steer(packet.port, &packet.data);
-            let core = if cores == 1 {
-                0
-            } else {
-                usize::from(steer.core).min(cores - 1)
-            };
-            let ports = &mut queues[core];
-            let port = usize::from(packet.port);
-            if ports.len() <= port {
-                ports.resize_with(port + 1, VecDeque::new);
-            }
-            ports[port].push_back(Queued {
-                index,
-                hash: steer.hash,
-                packet,
-            });
-        }
-        Dispatched { queues, len }
+        let mut steering = Steering::default();
+        steering.fill(&self.nic, self.queue_pos.len(), &packets);
+        Dispatched { packets, steering }
     }
 
     /// Runs a dispatched chunk; the state carries over to the next chunk.
     pub fn process(&mut self, d: Dispatched) -> ChunkOutput {
-        let n = d.len;
-        let batch = self.opts.batch;
-        let orders: Vec<Vec<Queued>> = d
-            .queues
-            .into_iter()
-            .map(|ports| processing_order(ports, batch))
-            .collect();
+        self.execute_done(&d.packets, &d.steering);
+        collect(ChunkResults {
+            done: &mut self.done,
+            steering: &d.steering,
+            len: d.packets.len(),
+        })
+    }
+
+    /// [`Engine::dispatch`] then [`Engine::process`].
+    pub fn run(&mut self, packets: Vec<InputPacket>) -> ChunkOutput {
+        collect(self.run_chunk(&packets))
+    }
+
+    /// Runs the next chunk, borrowed (the engine neither keeps nor changes the packets),
+    /// and returns its results to take in input order. Steering and per-core buffers are
+    /// the engine's own, reused from chunk to chunk.
+    pub fn run_chunk(&mut self, packets: &[InputPacket]) -> ChunkResults<'_> {
+        let mut steering = std::mem::take(&mut self.steering);
+        steering.fill(&self.nic, self.queue_pos.len(), packets);
+        self.execute_done(packets, &steering);
+        self.steering = steering;
+        ChunkResults {
+            done: &mut self.done,
+            steering: &self.steering,
+            len: packets.len(),
+        }
+    }
+
+    /// [`Engine::run_chunk`] with each observation encoded by `encoder` on its worker,
+    /// right after the NF produced it: what the `record` driver streams into a record
+    /// file, without a chunk of observations in between. `states` holds the encoder's
+    /// state of each executing core (grown to their number with defaults): pass the
+    /// same vector for every chunk of a run.
+    pub fn run_chunk_encoded<E: ObservationEncoder>(
+        &mut self,
+        packets: &[InputPacket],
+        encoder: &E,
+        states: &mut Vec<E::State>,
+    ) -> EncodedResults<'_, E::Error> {
+        if states.len() < self.encoded.len() {
+            states.resize_with(self.encoded.len(), E::State::default);
+        }
+        let mut steering = std::mem::take(&mut self.steering);
+        steering.fill(&self.nic, self.queue_pos.len(), packets);
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let mut failed: Vec<Failure<E::Error>> = encoded.iter().map(|_| None).collect();
+        {
+            let mut sinks: Vec<EncodingSink<'_, E>> = encoded
+                .iter_mut()
+                .zip(failed.iter_mut())
+                .zip(states.iter_mut())
+                .map(|((out, failed), state)| {
+                    out.clear();
+                    EncodingSink {
+                        encoder,
+                        state,
+                        out,
+                        failed,
+                    }
+                })
+                .collect();
+            self.execute(packets, &steering, &mut sinks);
+        }
+        self.steering = steering;
+        self.encoded = encoded;
+        EncodedResults {
+            cores: &self.encoded,
+            steering: &self.steering,
+            failed,
+            len: packets.len(),
+        }
+    }
+
+    /// [`Engine::execute`] into `self.done`.
+    fn execute_done(&mut self, packets: &[InputPacket], steering: &Steering) {
+        let mut done = std::mem::take(&mut self.done);
+        {
+            for d in &mut done {
+                d.clear();
+            }
+            let mut sinks: Vec<&mut Vec<Done>> = done.iter_mut().collect();
+            self.execute(packets, steering, &mut sinks);
+        }
+        self.done = done;
+    }
+
+    /// Runs every core's packets of a steered chunk into its sink (`sinks[core]`), and
+    /// accounts for them.
+    fn execute<S: CoreSink>(
+        &mut self,
+        packets: &[InputPacket],
+        steering: &Steering,
+        sinks: &mut [S],
+    ) {
+        let n = packets.len();
         let ctx = Ctx {
             translator: self.translator.as_deref(),
             base: self.seen,
             mutant: self.opts.mutant,
             tm_retries: self.opts.tm_retries,
+        };
+        let work = Work {
+            packets,
+            steering,
+            queue_pos: &self.queue_pos,
+            ctx: &ctx,
         };
         let runs = match self.opts.schedule {
             Schedule::Threads { pin } => {
@@ -865,42 +1083,22 @@ impl<N: GeneratedNf> Engine<N> {
                         Some(cpus[core % cpus.len()])
                     }
                 };
-                run_threads(&mut self.state, orders, &self.queue_pos, &ctx, pin_cpu)
+                run_threads(&mut self.state, &work, sinks, pin_cpu)
             }
-            Schedule::Deterministic { .. } => run_deterministic(
-                &mut self.state,
-                orders,
-                &self.queue_pos,
-                &ctx,
-                &mut self.rng,
-            ),
+            Schedule::Deterministic { .. } => {
+                run_deterministic(&mut self.state, &work, sinks, &mut self.rng)
+            }
         };
-        // Scatter by input index: every index in 0..n is produced by exactly one core.
-        let mut out = ChunkOutput {
-            observations: vec![Observation::Drop; n],
-            records: vec![PacketRecord::default(); n],
-        };
-        let mut filled = 0usize;
+        let mut filled = 0u64;
         for (core, run) in runs.into_iter().enumerate() {
-            self.queue_pos[core] += run.done.len() as u64;
+            self.queue_pos[core] += run.stats.packets;
+            filled += run.stats.packets;
             self.stats.per_core[core].add(&run.stats);
             self.stats.pin_failures += u64::from(run.pin_failed);
-            filled += run.done.len();
-            for d in run.done {
-                out.observations[d.index] = d.observation;
-                out.records[d.index] = d.record;
-            }
         }
-        debug_assert_eq!(filled, n, "every packet is processed exactly once");
+        debug_assert_eq!(filled, n as u64, "every packet is processed exactly once");
         self.seen += n as u64;
         self.stats.chunks += 1;
-        out
-    }
-
-    /// [`Engine::dispatch`] then [`Engine::process`].
-    pub fn run(&mut self, packets: Vec<InputPacket>) -> ChunkOutput {
-        let d = self.dispatch(packets);
-        self.process(d)
     }
 
     /// NF faults so far, over every instance.
@@ -945,14 +1143,22 @@ impl<N: GeneratedNf> Engine<N> {
     }
 }
 
+/// A steered chunk, as the workers see it.
+struct Work<'a> {
+    packets: &'a [InputPacket],
+    steering: &'a Steering,
+    queue_pos: &'a [u64],
+    ctx: &'a Ctx<'a>,
+}
+
 /// One scoped thread per core with packets.
-fn run_threads<N: GeneratedNf>(
+fn run_threads<N: GeneratedNf, S: CoreSink>(
     state: &mut State<N>,
-    orders: Vec<Vec<Queued>>,
-    queue_pos: &[u64],
-    ctx: &Ctx<'_>,
+    work: &Work<'_>,
+    sinks: &mut [S],
     pin_cpu: impl Fn(usize) -> Option<usize>,
 ) -> Vec<CoreRun> {
+    let orders = &work.steering.orders;
     let cores = orders.len();
     let mut handles: Vec<Handle<'_, N>> = match state {
         State::Separate(nfs) => nfs.iter_mut().map(Handle::Separate).collect(),
@@ -963,15 +1169,19 @@ fn run_threads<N: GeneratedNf>(
     std::thread::scope(|s| {
         let spawned: Vec<_> = handles
             .into_iter()
-            .zip(orders)
+            .zip(sinks.iter_mut())
             .enumerate()
-            .map(|(core, (handle, packets))| {
-                if packets.is_empty() {
+            .map(|(core, (handle, out))| {
+                let order = &orders[core][..];
+                if order.is_empty() {
                     return None;
                 }
                 let pin = pin_cpu(core);
-                let pos0 = queue_pos[core];
-                Some(s.spawn(move || worker(handle, core, pos0, packets, ctx, pin)))
+                let pos0 = work.queue_pos[core];
+                let (packets, hashes, ctx) = (work.packets, &work.steering.hashes[..], work.ctx);
+                Some(s.spawn(move || {
+                    worker(handle, core, pos0, packets, order, hashes, ctx, pin, out)
+                }))
             })
             .collect();
         spawned
@@ -990,18 +1200,21 @@ fn run_threads<N: GeneratedNf>(
 
 /// One thread; before each packet the generator picks which core with pending packets
 /// runs next.
-fn run_deterministic<N: GeneratedNf>(
+fn run_deterministic<N: GeneratedNf, S: CoreSink>(
     state: &mut State<N>,
-    orders: Vec<Vec<Queued>>,
-    queue_pos: &[u64],
-    ctx: &Ctx<'_>,
+    work: &Work<'_>,
+    sinks: &mut [S],
     rng: &mut SplitMix64,
 ) -> Vec<CoreRun> {
+    let orders = &work.steering.orders;
     let cores = orders.len();
-    let mut pending: Vec<std::vec::IntoIter<Queued>> =
-        orders.into_iter().map(Vec::into_iter).collect();
+    let mut pending: Vec<std::slice::Iter<'_, usize>> = orders.iter().map(|o| o.iter()).collect();
     let mut runs: Vec<CoreRun> = (0..cores).map(|_| CoreRun::default()).collect();
     let mut ready: Vec<usize> = Vec::with_capacity(cores);
+    let mut scratch = empty_packet();
+    for (sink, order) in sinks.iter_mut().zip(orders) {
+        sink.reserve(order.len());
+    }
     loop {
         ready.clear();
         ready.extend((0..cores).filter(|&c| !pending[c].as_slice().is_empty()));
@@ -1009,18 +1222,151 @@ fn run_deterministic<N: GeneratedNf>(
             break;
         }
         let core = ready[(rng.next() % ready.len() as u64) as usize];
-        let Some(q) = pending[core].next() else {
+        let Some(&i) = pending[core].next() else {
             continue;
         };
         let run = &mut runs[core];
-        let pos = queue_pos[core] + run.done.len() as u64;
+        let pos = work.queue_pos[core] + run.stats.packets;
         let mut handle = match state {
             State::Separate(nfs) => Handle::Separate(&mut nfs[core]),
             State::Locks(sh) => Handle::Locks(&**sh),
             State::Tm(sh) => Handle::Tm(&**sh),
         };
-        let d = run_packet(&mut handle, core, pos, q, ctx, &mut run.stats);
-        run.done.push(d);
+        let src = &work.packets[i];
+        let d = run_packet(
+            &mut handle,
+            core,
+            pos,
+            i,
+            src,
+            work.steering.hashes[i],
+            work.ctx,
+            &mut run.stats,
+            &mut scratch,
+        );
+        sinks[core].put(src, d);
     }
     runs
+}
+
+/// The results of one chunk, handed out in input order by [`ChunkResults::for_each`]
+/// (what is not taken is dropped with them).
+pub struct ChunkResults<'e> {
+    done: &'e mut Vec<Vec<Done>>,
+    steering: &'e Steering,
+    len: usize,
+}
+
+impl ChunkResults<'_> {
+    /// Packets in the chunk.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `sink(i, observation, record)` for the chunk's packets `i = 0, 1, ...` in
+    /// input order; stops at the first error.
+    pub fn for_each<E>(
+        self,
+        mut sink: impl FnMut(usize, Observation, PacketRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let [only] = &mut self.done[..] {
+            for (i, d) in only.drain(..).enumerate() {
+                sink(i, d.observation, d.record)?;
+            }
+            return Ok(());
+        }
+        // Each core's results are in its order, the input order of its packets: the
+        // chunk's order is the merge that follows each packet's core.
+        let mut per_core: Vec<std::vec::Drain<'_, Done>> =
+            self.done.iter_mut().map(|d| d.drain(..)).collect();
+        for i in 0..self.len {
+            let Some(d) = per_core
+                .get_mut(self.steering.core_of(i))
+                .and_then(Iterator::next)
+            else {
+                debug_assert!(false, "packet {i} was not processed");
+                break;
+            };
+            sink(i, d.observation, d.record)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChunkResults<'_> {
+    fn drop(&mut self) {
+        for d in self.done.iter_mut() {
+            d.clear();
+        }
+    }
+}
+
+/// A chunk's results as vectors.
+fn collect(results: ChunkResults<'_>) -> ChunkOutput {
+    let mut out = ChunkOutput {
+        observations: Vec::with_capacity(results.len()),
+        records: Vec::with_capacity(results.len()),
+    };
+    let _ = results.for_each(|_, o, r| {
+        out.observations.push(o);
+        out.records.push(r);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    out
+}
+
+/// The results of one chunk run by [`Engine::run_chunk_encoded`], handed out in input
+/// order by [`EncodedResults::for_each`].
+pub struct EncodedResults<'e, Err> {
+    cores: &'e [CoreEncoded],
+    steering: &'e Steering,
+    failed: Vec<Failure<Err>>,
+    len: usize,
+}
+
+impl<Err> EncodedResults<'_, Err> {
+    /// Packets in the chunk.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `sink(i, encoded, record)` for the chunk's packets `i = 0, 1, ...` in input
+    /// order, `encoded` being what the encoder wrote for packet `i`. Stops at the first
+    /// error: the sink's, or the encoder's at the packet it failed on.
+    pub fn for_each<E: From<Err>>(
+        mut self,
+        mut sink: impl FnMut(usize, &[u8], &PacketRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut next = vec![0usize; self.cores.len()];
+        for i in 0..self.len {
+            let c = self.steering.core_of(i);
+            let (Some(core), Some(k)) = (self.cores.get(c), next.get_mut(c)) else {
+                debug_assert!(false, "packet {i} has no core");
+                break;
+            };
+            if let Some(failed) = self.failed.get_mut(c) {
+                if failed.as_ref().is_some_and(|(at, _)| at == k) {
+                    if let Some((_, e)) = failed.take() {
+                        return Err(e.into());
+                    }
+                }
+            }
+            let start = if *k == 0 { 0 } else { core.ends[*k - 1] };
+            let (Some(&end), Some(record)) = (core.ends.get(*k), core.records.get(*k)) else {
+                debug_assert!(false, "packet {i} was not processed");
+                break;
+            };
+            *k += 1;
+            sink(i, &core.bytes[start..end], record)?;
+        }
+        Ok(())
+    }
 }

@@ -23,12 +23,13 @@ pub mod rtm;
 pub mod wire;
 
 pub use engine::{
-    commit_order, ChunkOutput, CoreStats, Dispatched, Engine, EngineStats, ExecError, PacketRecord,
-    RunOptions, RuntimeMutant, Schedule, Translator,
+    commit_order, ChunkOutput, ChunkResults, CoreStats, Dispatched, EncodedResults, Engine,
+    EngineStats, ExecError, ObservationEncoder, PacketRecord, RunOptions, RuntimeMutant, Schedule,
+    Translator,
 };
 pub use nf::{
-    shard_capacity, AccessLog, GeneratedNf, NeedsWrite, Refresh, RefreshLog, RenamedField,
-    StateObjectInfo, Strategy,
+    shard_capacity, AccessCounts, AccessLog, GeneratedNf, KeyHasher, NeedsWrite, Refresh,
+    RefreshLog, RenamedField, StateObjectInfo, Strategy,
 };
 pub use nic::{HashClass, NicConfig, NicModel, PortRss, Steer};
 pub use rtm::{rtm_available, RtmStatus};

@@ -15,8 +15,9 @@
 //! - `tm`: one shared instance, [`GeneratedNf::process`] inside a hardware transaction or
 //!   under the global fallback lock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -169,16 +170,32 @@ impl Default for RefreshLog {
 /// accesses that name an entry by key are counted (table `get`/`add`/`remove`, map
 /// `get`/`put`/`erase`, sketch and set updates by key): indexes are per-core names in a
 /// shared-nothing run, so index-based accesses would be false alarms.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Accesses are queued and counted [`AccessLog::BATCH`] at a time: a count is a cache
+/// miss (one entry per flow), and a loop of independent counts overlaps its misses,
+/// where one count per packet waited for each. [`AccessLog::counts`], `Clone` and `==`
+/// see every access, queued or not.
+#[derive(Debug, Default)]
 pub struct AccessLog {
-    counts: HashMap<(u16, u64), u64>,
+    counts: AccessCounts,
+    /// Accesses not yet in `counts`, fewer than [`AccessLog::BATCH`].
+    queued: Vec<(u16, u64)>,
 }
 
+/// The counts of an [`AccessLog`]: its keys are [`AccessLog::key_of`] values, already
+/// well mixed, so the map hashes them with one multiplication.
+pub type AccessCounts = HashMap<(u16, u64), u64, BuildHasherDefault<CountHasher>>;
+
 impl AccessLog {
-    /// A 64-bit identity for a key (SipHash with fixed keys: the same in every process).
-    #[allow(deprecated)]
+    /// Accesses queued before they are counted.
+    pub const BATCH: usize = 256;
+
+    /// A 64-bit identity for a key, the same in every process and run: [`KeyHasher`]
+    /// over the key's `Hash` feed. Every state access of an instrumented run hashes its
+    /// key, so this is a few multiplications, not SipHash.
+    #[inline]
     pub fn key_of<K: Hash + ?Sized>(key: &K) -> u64 {
-        let mut h = std::hash::SipHasher::new();
+        let mut h = KeyHasher::default();
         key.hash(&mut h);
         h.finish()
     }
@@ -186,16 +203,181 @@ impl AccessLog {
     /// Counts one access of `object` (its index in [`GeneratedNf::STATE`]) at `key`.
     #[inline]
     pub fn touch(&mut self, object: u16, key: u64) {
-        *self.counts.entry((object, key)).or_insert(0) += 1;
+        if self.queued.capacity() == 0 {
+            self.queued.reserve_exact(Self::BATCH);
+        }
+        self.queued.push((object, key));
+        if self.queued.len() >= Self::BATCH {
+            self.settle();
+        }
     }
 
-    /// Every (object, key) touched, with its count.
-    pub fn counts(&self) -> &HashMap<(u16, u64), u64> {
-        &self.counts
+    /// Counts the queued accesses.
+    pub fn settle(&mut self) {
+        count_into(&mut self.counts, &self.queued);
+        self.queued.clear();
+    }
+
+    /// Every (object, key) touched, with its count (borrowed when nothing is queued).
+    pub fn counts(&self) -> Cow<'_, AccessCounts> {
+        if self.queued.is_empty() {
+            return Cow::Borrowed(&self.counts);
+        }
+        let mut all = self.counts.clone();
+        count_into(&mut all, &self.queued);
+        Cow::Owned(all)
     }
 
     pub fn clear(&mut self) {
         self.counts.clear();
+        self.queued.clear();
+    }
+}
+
+fn count_into(counts: &mut AccessCounts, accesses: &[(u16, u64)]) {
+    for &a in accesses {
+        *counts.entry(a).or_insert(0) += 1;
+    }
+}
+
+impl Clone for AccessLog {
+    /// A settled copy.
+    fn clone(&self) -> Self {
+        AccessLog {
+            counts: self.counts().into_owned(),
+            queued: Vec::new(),
+        }
+    }
+}
+
+impl PartialEq for AccessLog {
+    /// The same counts, queued or not.
+    fn eq(&self, other: &Self) -> bool {
+        self.counts() == other.counts()
+    }
+}
+
+impl Eq for AccessLog {}
+
+/// The 128-bit product of `a` and `b`, its halves xored: a cheap, thoroughly mixing
+/// step (every input bit reaches most output bits).
+#[inline]
+fn fold_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Odd constants from the digits of pi, e and sqrt(2): fixed forever, since the key
+/// identities they make must not change between the processes of one check.
+const KEY_SEED: u64 = 0x243f_6a88_85a3_08d3;
+const KEY_MUL: u64 = 0xb7e1_5162_8aed_2a6b;
+const COUNT_MUL: u64 = 0x6a09_e667_f3bc_c909;
+
+/// The hasher of [`AccessLog::key_of`]: every word the key feeds is folded into the
+/// state with a 64x64->128-bit multiplication, and the result gets murmur3's 64-bit
+/// finalizer, so that keys differing in one field differ in about half the bits.
+/// Deterministic: no per-process random state.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHasher {
+    state: u64,
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher { state: KEY_SEED }
+    }
+}
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.state = fold_multiply(self.state ^ word, KEY_MUL);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            // The length tells `[1]` from `[1, 0]`.
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    /// murmur3's fmix64.
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.state;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// The hasher of [`AccessCounts`]: its keys are `(object, key_of value)`, the second
+/// already a good hash, so one fold of the two suffices.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountHasher {
+    state: u64,
+}
+
+impl Hasher for CountHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.state = self.state.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.state = self.state.rotate_left(16) ^ u64::from(i);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.state = self.state.rotate_left(32) ^ i;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        fold_multiply(self.state, COUNT_MUL)
     }
 }
 
@@ -306,5 +488,106 @@ mod tests {
         log.touch(0, 7);
         log.touch(0, 7);
         assert_eq!(log.counts()[&(0, 7)], 2);
+    }
+
+    #[test]
+    fn queued_accesses_count_everywhere() {
+        // Around and across the batch size: counts, clones and equality see every
+        // access whether it is still queued or already counted.
+        for n in [
+            0,
+            1,
+            AccessLog::BATCH - 1,
+            AccessLog::BATCH,
+            3 * AccessLog::BATCH + 7,
+        ] {
+            let mut log = AccessLog::default();
+            let mut want: HashMap<(u16, u64), u64> = HashMap::new();
+            for i in 0..n as u64 {
+                let access = ((i % 3) as u16, i % 17);
+                log.touch(access.0, access.1);
+                *want.entry(access).or_default() += 1;
+            }
+            let got: HashMap<(u16, u64), u64> =
+                log.counts().iter().map(|(&k, &v)| (k, v)).collect();
+            assert_eq!(got, want, "{n} accesses");
+            let copy = log.clone();
+            assert_eq!(copy, log);
+            assert_eq!(copy.counts().len(), want.len());
+            let mut settled = AccessLog::default();
+            for (&(o, k), &c) in &want {
+                for _ in 0..c {
+                    settled.touch(o, k);
+                }
+            }
+            settled.settle();
+            assert_eq!(settled, log, "{n} accesses, in another order");
+            if n > 0 {
+                log.touch(9, 9);
+                assert_ne!(settled, log);
+            }
+            log.clear();
+            assert!(log.counts().is_empty());
+        }
+    }
+
+    /// A firewall-like flow key, hashed field by field as `derive(Hash)` feeds it.
+    #[derive(Hash)]
+    struct Flow {
+        sport: u16,
+        dport: u16,
+        src: u32,
+        dst: u32,
+        proto: u8,
+    }
+
+    #[test]
+    fn access_keys_of_structured_keys_do_not_collide() {
+        // 2^20 flows differing in a few low bits of each field (the hard case for a
+        // weak hash): every identity distinct, and the identities spread over both
+        // halves of the word.
+        let mut seen = std::collections::HashSet::new();
+        let mut high = 0u32;
+        for i in 0u32..1 << 20 {
+            let k = AccessLog::key_of(&Flow {
+                sport: (i & 0xf) as u16,
+                dport: ((i >> 4) & 0xf) as u16,
+                src: 0x0a00_0000 | ((i >> 8) & 0xf),
+                dst: 0x0a00_0100 | ((i >> 12) & 0xf),
+                proto: 6 + ((i >> 16) & 0xf) as u8,
+            });
+            assert!(seen.insert(k), "flow {i} collides");
+            high += (k >> 63) as u32;
+        }
+        assert!(
+            (high as f64 / (1 << 20) as f64 - 0.5).abs() < 0.01,
+            "{high}"
+        );
+        // Byte strings: the length counts, zeros included.
+        let keys: Vec<u64> = [&[][..], &[0], &[0, 0], &[1], &[1, 0], &[0; 8], &[0; 9]]
+            .iter()
+            .map(AccessLog::key_of)
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn access_keys_are_the_same_in_every_process() {
+        // No per-process state: a hasher built now hashes like one built later, and
+        // the identity of a key is a function of its fields alone.
+        let mut a = KeyHasher::default();
+        let mut b = KeyHasher::default();
+        (7u32, 9u16).hash(&mut a);
+        (7u32, 9u16).hash(&mut b);
+        assert_eq!(a.finish(), b.finish());
+        assert_eq!(a.finish(), AccessLog::key_of(&(7u32, 9u16)));
+        assert_ne!(
+            AccessLog::key_of(&(7u32, 9u16)),
+            AccessLog::key_of(&(9u32, 7u16))
+        );
     }
 }

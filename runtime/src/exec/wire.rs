@@ -7,8 +7,10 @@
 //!   cores, schedule, mutant, RTM status, renamed fields), one entry per input packet in
 //!   input order (observation, [`PacketRecord`], input translations), then a trailer
 //!   (NF faults, per-core access logs, engine statistics, renaming conflicts). Written by
-//!   [`RecordFileWriter`] (streaming, chunk by chunk) or [`RecordFile::write`]; read by
-//!   [`RecordFile::read`].
+//!   [`RecordFileWriter`] (streaming, chunk by chunk; the `record` driver has the
+//!   engine's workers encode observations with [`EntryEncoder`]) or [`RecordFile::write`];
+//!   read by [`RecordRun::read`] / [`RecordFile::read`] (ordinary entries through a fast
+//!   path, anything unusual through the careful reader that names what is wrong).
 //!
 //! Both are little-endian, start with an 8-byte magic and a `u32` version, and are read
 //! without trusting any length: every read error names the file, the byte offset and what
@@ -16,12 +18,12 @@
 //! [`RECORD_MAGIC`].
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::engine::PacketRecord;
+use super::engine::{ObservationEncoder, PacketRecord};
 use super::nf::{AccessLog, Strategy};
 use super::rename::{ConflictKind, RenameConflict, Translation};
 use crate::capture::MAX_CAPLEN;
@@ -211,12 +213,14 @@ impl WireIn {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    /// A `u32` length no larger than `max`, then that many bytes.
-    fn bytes(
+    /// A `u32` length no larger than `max`, then that many bytes into `dst` (replacing
+    /// what it held, reusing its buffer).
+    fn bytes_into(
         &mut self,
         max: u32,
         what: impl std::fmt::Display + Copy,
-    ) -> Result<Vec<u8>, WireError> {
+        dst: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
         let at = self.offset;
         let len = self.u32(format_args!("the length of {what}"))?;
         if len > max {
@@ -226,17 +230,17 @@ impl WireIn {
                 format!("{len}"),
             ));
         }
+        dst.clear();
         // Fast path: copy straight from the buffer (no zero-filling first).
         let avail = self.src.buffer();
         if avail.len() >= len as usize {
-            let v = avail[..len as usize].to_vec();
+            dst.extend_from_slice(&avail[..len as usize]);
             self.src.consume(len as usize);
             self.offset += u64::from(len);
-            return Ok(v);
+            return Ok(());
         }
-        let mut v = vec![0u8; len as usize];
-        self.exact(&mut v, what)?;
-        Ok(v)
+        dst.resize(len as usize, 0);
+        self.exact(dst, what)
     }
 
     /// The magic and a supported version.
@@ -437,10 +441,15 @@ impl<'b> SliceIn<'b> {
     }
 }
 
-/// A buffered byte sink that knows its file name, for error messages.
+/// Bytes a [`WireOut`] gathers before it writes them out.
+const OUT_BUFFER: usize = 1 << 20;
+
+/// A buffered byte sink that knows its file name, for error messages. Its buffer is a
+/// plain `Vec` that encoders append to directly (see [`RecordFileWriter::entry_parts`]).
 pub(crate) struct WireOut {
     path: PathBuf,
-    out: BufWriter<Box<dyn Write + Send>>,
+    out: Box<dyn Write + Send>,
+    buf: Vec<u8>,
 }
 
 impl WireOut {
@@ -452,14 +461,29 @@ impl WireOut {
     fn new(path: PathBuf, out: Box<dyn Write + Send>) -> WireOut {
         WireOut {
             path,
-            out: BufWriter::with_capacity(1 << 20, out),
+            out,
+            buf: Vec::with_capacity(OUT_BUFFER + 4096),
         }
     }
 
+    /// Writes the buffer out once it holds [`OUT_BUFFER`] bytes.
+    #[inline]
+    fn spill(&mut self) -> Result<(), WireError> {
+        if self.buf.len() >= OUT_BUFFER {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<(), WireError> {
+        let written = self.out.write_all(&self.buf);
+        self.buf.clear();
+        written.map_err(|e| WireError::io(&self.path, e))
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), WireError> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| WireError::io(&self.path, e))
+        self.buf.extend_from_slice(bytes);
+        self.spill()
     }
 
     fn u8(&mut self, v: u8) -> Result<(), WireError> {
@@ -510,7 +534,18 @@ impl WireOut {
     }
 
     fn flush(&mut self) -> Result<(), WireError> {
+        self.write_out()?;
         self.out.flush().map_err(|e| WireError::io(&self.path, e))
+    }
+}
+
+impl Drop for WireOut {
+    /// Like `BufWriter`: what was put is written out even without a final flush (errors
+    /// cannot be reported here).
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            let _ = self.out.write_all(&self.buf);
+        }
     }
 }
 
@@ -601,7 +636,8 @@ impl PacketFileReader {
         &self.input.path
     }
 
-    fn read_one(&mut self) -> Result<InputPacket, WireError> {
+    /// Reads the next packet into `p`, reusing its frame buffer.
+    fn read_one_into(&mut self, p: &mut InputPacket) -> Result<(), WireError> {
         // Fast path: the whole packet is in the buffer and its length is sane; anything
         // else goes field by field, so errors name the field.
         let avail = self.input.src.buffer();
@@ -609,32 +645,107 @@ impl PacketFileReader {
             let len = u32::from_le_bytes([head[10], head[11], head[12], head[13]]);
             if len <= MAX_FRAME {
                 if let Some(frame) = avail.get(14..14 + len as usize) {
-                    let p = InputPacket {
-                        port: u16::from_le_bytes([head[0], head[1]]),
-                        time_ns: u64::from_le_bytes([
-                            head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9],
-                        ]),
-                        data: frame.to_vec(),
-                    };
+                    p.port = u16::from_le_bytes([head[0], head[1]]);
+                    p.time_ns = u64::from_le_bytes([
+                        head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9],
+                    ]);
+                    p.data.clear();
+                    p.data.extend_from_slice(frame);
                     self.input.src.consume(14 + len as usize);
                     self.input.offset += 14 + u64::from(len);
-                    return Ok(p);
+                    return Ok(());
                 }
             }
         }
         let i = self.index;
-        let port = self.input.u16(format_args!("the port of packet #{i}"))?;
-        let time_ns = self
+        p.port = self.input.u16(format_args!("the port of packet #{i}"))?;
+        p.time_ns = self
             .input
             .u64(format_args!("the timestamp of packet #{i}"))?;
-        let data = self
-            .input
-            .bytes(MAX_FRAME, format_args!("the frame of packet #{i}"))?;
-        Ok(InputPacket {
-            port,
-            time_ns,
-            data,
-        })
+        self.input.bytes_into(
+            MAX_FRAME,
+            format_args!("the frame of packet #{i}"),
+            &mut p.data,
+        )
+    }
+
+    /// Replaces `chunk` with the next up to `max` packets (fewer at the end of the file,
+    /// none after it), reusing the frame buffers of the packets it held: a run that
+    /// reads chunk after chunk into the same vector allocates nothing once it has grown.
+    /// After an error `chunk` holds the packets before the bad one, and the reader
+    /// yields nothing more.
+    pub fn read_chunk_into(
+        &mut self,
+        chunk: &mut Vec<InputPacket>,
+        max: usize,
+    ) -> Result<(), WireError> {
+        let mut n = 0;
+        let result = loop {
+            if n == max || self.failed {
+                break Ok(());
+            }
+            // Every whole packet the buffer holds, straight out of it.
+            let avail = self.input.src.buffer();
+            let mut used = 0;
+            let first = n;
+            while n < max {
+                let rest = &avail[used..];
+                let Some(head) = rest.get(..14) else { break };
+                let len = u32::from_le_bytes([head[10], head[11], head[12], head[13]]);
+                if len > MAX_FRAME {
+                    break;
+                }
+                let Some(frame) = rest.get(14..14 + len as usize) else {
+                    break;
+                };
+                if n == chunk.len() {
+                    chunk.push(InputPacket {
+                        port: 0,
+                        time_ns: 0,
+                        data: Vec::with_capacity(frame.len()),
+                    });
+                }
+                let p = &mut chunk[n];
+                p.port = u16::from_le_bytes([head[0], head[1]]);
+                p.time_ns = u64::from_le_bytes([
+                    head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9],
+                ]);
+                p.data.clear();
+                p.data.extend_from_slice(frame);
+                used += 14 + len as usize;
+                n += 1;
+            }
+            self.input.src.consume(used);
+            self.input.offset += used as u64;
+            self.index += (n - first) as u64;
+            if n == max {
+                break Ok(());
+            }
+            // The buffer ends inside a packet, or is empty: one packet field by field
+            // (refilling the buffer; errors name the field).
+            match self.input.at_end() {
+                Ok(true) => break Ok(()),
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
+            if n == chunk.len() {
+                chunk.push(InputPacket {
+                    port: 0,
+                    time_ns: 0,
+                    data: Vec::new(),
+                });
+            }
+            if let Err(e) = self.read_one_into(&mut chunk[n]) {
+                break Err(e);
+            }
+            self.index += 1;
+            n += 1;
+        };
+        chunk.truncate(n);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 }
 
@@ -653,12 +764,21 @@ impl Iterator for PacketFileReader {
                 return Some(Err(e));
             }
         }
-        let item = self.read_one();
-        match &item {
-            Ok(_) => self.index += 1,
-            Err(_) => self.failed = true,
+        let mut p = InputPacket {
+            port: 0,
+            time_ns: 0,
+            data: Vec::new(),
+        };
+        match self.read_one_into(&mut p) {
+            Ok(()) => {
+                self.index += 1;
+                Some(Ok(p))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
         }
-        Some(item)
     }
 }
 
@@ -877,12 +997,26 @@ impl RecordContext {
 }
 
 /// Appends an unsigned LEB128 number (7 bits per byte, low bits first).
+#[cfg(test)]
 fn put_varint(enc: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         enc.push((v as u8) | 0x80);
         v >>= 7;
     }
     enc.push(v as u8);
+}
+
+/// Writes an unsigned LEB128 number at `buf[at..]` (room checked by the caller's
+/// sizing, or a panic-free bounds check) and returns where it ends.
+#[inline]
+fn put_varint_at(buf: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        buf[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    buf[at] = v as u8;
+    at + 1
 }
 
 fn zigzag(d: u64) -> u64 {
@@ -894,13 +1028,20 @@ fn unzigzag(z: u64) -> u64 {
     ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
 }
 
+#[inline]
 fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    // ceil(bits / 7) for 1..=64 bits: (bits + 6) / 7 as a multiplication ((x * 37) >> 8
+    // is x / 7 for x up to 70; a tested identity), not a division.
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    ((bits + 6) * 37) >> 8
 }
 
 /// The runs of `out` that differ from `base` (same length), gaps of at most
 /// [`PATCH_GAP`] equal bytes merged, into `runs` as `(start, end)`; with the size of
 /// their patch encoding (form and count bytes included), or `None` beyond 255 runs.
+/// The byte-by-byte definition that [`encode_patches`] computes word by word (the
+/// tests hold one to the other).
+#[cfg(test)]
 fn diff_runs(base: &[u8], out: &[u8], runs: &mut Vec<(usize, usize)>) -> Option<usize> {
     runs.clear();
     let n = base.len().min(out.len());
@@ -938,6 +1079,416 @@ fn diff_runs(base: &[u8], out: &[u8], runs: &mut Vec<(usize, usize)>) -> Option<
     Some(size)
 }
 
+/// Frames up to this long are diffed in a bit set on the stack.
+const STACK_DIFF: usize = 1024;
+
+/// One bit per byte of an 8-byte word: bit `k` set iff byte `k` of `x` is not zero.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn nonzero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Per byte: the high bit of (low 7 bits + 0x7f) | x is set iff the byte is not 0,
+    // and no byte carries into the next.
+    let high = (((x & LOW7) + LOW7) | x) & !LOW7;
+    // Gathers the 8 high bits into the top byte, byte k's at bit 56 + k.
+    high.wrapping_mul(0x0002_0408_1020_4081) >> 56
+}
+
+/// The 8 bytes of `s` at `i`, little-endian (one unaligned load).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn word_at(s: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Bit `k` set iff byte `k` of the 16 bytes at `a[i..]` and `b[i..]` differ.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn diff16(a: &[u8], b: &[u8], i: usize) -> u64 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+    let (a, b) = (&a[i..i + 16], &b[i..i + 16]);
+    // SAFETY: SSE2 is part of every x86_64 CPU (the target's baseline); the unaligned
+    // loads read the 16 bytes of `a` and `b`, both slices of exactly 16 bytes.
+    let equal = unsafe {
+        let (x, y) = (
+            _mm_loadu_si128(a.as_ptr().cast()),
+            _mm_loadu_si128(b.as_ptr().cast()),
+        );
+        _mm_movemask_epi8(_mm_cmpeq_epi8(x, y))
+    };
+    u64::from(!(equal as u32) & 0xffff)
+}
+
+/// Bit `k` set iff byte `k` of the 16 bytes at `a[i..]` and `b[i..]` differ.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn diff16(a: &[u8], b: &[u8], i: usize) -> u64 {
+    nonzero_bytes(word_at(a, i) ^ word_at(b, i))
+        | nonzero_bytes(word_at(a, i + 8) ^ word_at(b, i + 8)) << 8
+}
+
+/// `bits[w]` bit `k` := byte `64 w + k` of `a` and `b` differ, for the words that
+/// cover `a` and `b` (same length; bits past the end clear).
+///
+/// 16-byte blocks; a word's last block is the 16 bytes that end where the word (or the
+/// frame) ends, overlapping the one before: a byte compares the same in both, so the
+/// masks are simply ored.
+fn diff_bits(a: &[u8], b: &[u8], bits: &mut [u64]) {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    if n < 16 {
+        if let Some(w) = bits.first_mut() {
+            *w = a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .fold(0u64, |m, (k, (p, q))| m | u64::from(p != q) << k);
+        }
+        return;
+    }
+    for (k, word) in bits.iter_mut().enumerate() {
+        let base = k * 64;
+        let end = (base + 64).min(n);
+        let mut m = 0u64;
+        let mut i = base;
+        while i + 16 <= end {
+            m |= diff16(a, b, i) << (i - base);
+            i += 16;
+        }
+        if i < end {
+            // The last block ends at `end`; it may start in the previous word.
+            let last = end - 16;
+            m |= if last >= base {
+                diff16(a, b, last) << (last - base)
+            } else {
+                diff16(a, b, last) >> (base - last)
+            };
+        }
+        *word = m;
+    }
+}
+
+/// Bit `p` of word `w` of `D | D >> 1 | D >> 2`: byte `p`, `p + 1` or `p + 2` differs
+/// (`bits[w + 1]` must exist).
+#[inline]
+fn spread(bits: &[u64], w: usize) -> u64 {
+    let (d, next) = (bits[w], bits[w + 1]);
+    d | (d >> 1 | next << 63) | (d >> 2 | next << 62)
+}
+
+/// Frames up to this long are remembered by a [`PatchMemo`].
+const MEMO_BYTES: usize = 128;
+const MEMO_WORDS: usize = MEMO_BYTES / 64;
+/// Patch encodings a [`PatchMemo`] keeps: one per kind of rewrite (an NF rewrites the
+/// two directions of a flow differently).
+const MEMO_SLOTS: usize = 4;
+
+/// One remembered patch encoding.
+#[derive(Clone, Debug, Default)]
+struct Remembered {
+    len: usize,
+    /// The differing bytes, one bit each.
+    diff: [u64; MEMO_WORDS],
+    /// The encoding, form byte first.
+    encoded: Vec<u8>,
+}
+
+/// What an [`EntryEncoder`] remembers of a core's last patched frames. NFs rewrite the
+/// same header bytes with the same values packet after packet: the patches of a frame
+/// depend only on which bytes differ from its input and on the output bytes they
+/// cover, so when a frame differs where a remembered one did, and holds the bytes its
+/// patches hold, its encoding is the remembered one and the run search is skipped.
+#[derive(Clone, Debug, Default)]
+pub struct PatchMemo {
+    slots: Vec<Remembered>,
+    /// The slot the next new encoding replaces.
+    next: usize,
+}
+
+impl PatchMemo {
+    /// The remembered encoding of `out`, whose differing bytes are `diff`, if any.
+    #[inline]
+    fn recall(&self, diff: &[u64], out: &[u8]) -> Option<&[u8]> {
+        let n = out.len();
+        if n > MEMO_BYTES {
+            return None;
+        }
+        let used = n.div_ceil(64);
+        // Element by element: `==` on slices this short would call memcmp.
+        let same_diff = |r: &Remembered| (0..used).all(|w| r.diff[w] == diff[w]);
+        self.slots
+            .iter()
+            .find(|r| r.len == n && same_diff(r) && holds(out, &r.encoded))
+            .map(|r| &r.encoded[..])
+    }
+
+    fn remember(&mut self, diff: &[u64], out: &[u8], encoded: &[u8]) {
+        let n = out.len();
+        if n > MEMO_BYTES {
+            return;
+        }
+        if self.slots.len() < MEMO_SLOTS {
+            self.slots.push(Remembered::default());
+        }
+        let slot = self.next % self.slots.len();
+        self.next = slot + 1;
+        let r = &mut self.slots[slot];
+        r.len = n;
+        r.diff = [0; MEMO_WORDS];
+        r.diff[..diff.len()].copy_from_slice(diff);
+        r.encoded.clear();
+        r.encoded.extend_from_slice(encoded);
+    }
+}
+
+/// Whether `out` holds the bytes of the patches `encoded` (form, count, patches, as
+/// [`encode_patches`] wrote them) where they go.
+#[inline]
+fn holds(out: &[u8], encoded: &[u8]) -> bool {
+    let Some((&count, mut rest)) = encoded.get(1..).and_then(<[u8]>::split_first) else {
+        return false;
+    };
+    let mut pos = 0;
+    for _ in 0..count {
+        let skip = checked_varint(&mut rest);
+        let len = checked_varint(&mut rest);
+        pos += skip;
+        let (Some(want), Some(have)) = (rest.get(..len), out.get(pos..pos + len)) else {
+            return false;
+        };
+        // Byte by byte: patches are a few bytes, too short for memcmp to pay.
+        if want.iter().zip(have).any(|(w, h)| w != h) {
+            return false;
+        }
+        rest = &rest[len..];
+        pos += len;
+    }
+    true
+}
+
+/// Appends `out` as patches of `base` (same length: form, count, patches; see
+/// [`RECORD_MAGIC`]) and returns true, or appends nothing and returns false when the
+/// patches would not be shorter than the whole frame or need more than 255 runs.
+///
+/// A run starts at a differing byte and ends before the first three equal bytes that
+/// follow it ([`PATCH_GAP`] equal bytes or fewer between differing ones are carried
+/// inside a run). With `D` the bit set of differing bytes, a run ends at the first
+/// clear bit after its start of `D | D >> 1 | D >> 2`; bits past the end are clear, so
+/// every run ends by then.
+fn encode_patches(
+    base: &[u8],
+    out: &[u8],
+    enc: &mut Vec<u8>,
+    memo: Option<&mut PatchMemo>,
+) -> bool {
+    debug_assert_eq!(PATCH_GAP, 2, "the run ends below are written for gaps of 2");
+    let n = out.len();
+    let used = n.div_ceil(64);
+    // Two clear words past the used ones: `spread` reads the next word, and a run's
+    // end may lie in the word after the last.
+    let words = used + 2;
+    let mut stack = [0u64; STACK_DIFF / 64 + 2];
+    let mut heap = Vec::new();
+    let bits: &mut [u64] = if words <= stack.len() {
+        &mut stack[..words]
+    } else {
+        heap.resize(words, 0);
+        &mut heap
+    };
+    diff_bits(base, out, &mut bits[..used]);
+    let bits = &*bits;
+    if let Some(known) = memo.as_deref().and_then(|m| m.recall(bits, out)) {
+        enc.extend_from_slice(known);
+        return true;
+    }
+    // Patches are kept only if shorter than `limit`: room for that much, written by
+    // index and cut to size after (no capacity check per byte).
+    let mark = enc.len();
+    let limit = 5 + n;
+    enc.resize(mark + limit, 0);
+    let buf = &mut enc[mark..];
+    buf[0] = FORM_PATCHED;
+    let mut size = 2;
+    let mut count = 0usize;
+    let mut prev_end = 0;
+    let mut from = 0;
+    'runs: loop {
+        // The next differing byte at or after `from`.
+        let mut w = from / 64;
+        if w >= used {
+            break;
+        }
+        let mut m = bits[w] & (u64::MAX << (from % 64));
+        while m == 0 {
+            w += 1;
+            if w >= used {
+                break 'runs;
+            }
+            m = bits[w];
+        }
+        let start = w * 64 + m.trailing_zeros() as usize;
+        // Its end: the first byte after it that starts three equal ones. The word
+        // after the last used one is all clear, so the search stops there at the latest.
+        let after = start + 1;
+        let mut w = after / 64;
+        let mut e = !spread(bits, w) & (u64::MAX << (after % 64));
+        while e == 0 {
+            w += 1;
+            e = !spread(bits, w);
+        }
+        let end = w * 64 + e.trailing_zeros() as usize;
+        let (skip, len) = ((start - prev_end) as u64, end - start);
+        // Sizes only grow: once they reach the whole frame's, it is stored whole.
+        let cost = varint_len(skip) + varint_len(len as u64) + len;
+        if count == usize::from(u8::MAX) || size + cost >= limit {
+            enc.truncate(mark);
+            return false;
+        }
+        size = put_varint_at(buf, size, skip);
+        size = put_varint_at(buf, size, len as u64);
+        buf[size..size + len].copy_from_slice(&out[start..end]);
+        size += len;
+        count += 1;
+        prev_end = end;
+        from = end;
+    }
+    buf[1] = count as u8;
+    enc.truncate(mark + size);
+    if let Some(m) = memo {
+        m.remember(&bits[..used], out, &enc[mark..]);
+    }
+    true
+}
+
+/// Encodes a frame (at most [`MAX_FRAME`] bytes: checked by the caller).
+fn encode_frame(
+    frames: FrameEncoding,
+    enc: &mut Vec<u8>,
+    bytes: &[u8],
+    input: Option<&[u8]>,
+    memo: Option<&mut PatchMemo>,
+) {
+    let whole = |enc: &mut Vec<u8>| {
+        enc.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        enc.extend_from_slice(bytes);
+    };
+    if frames == FrameEncoding::Whole {
+        return whole(enc);
+    }
+    if let Some(base) = input.filter(|b| b.len() == bytes.len()) {
+        if encode_patches(base, bytes, enc, memo) {
+            return;
+        }
+    }
+    enc.push(FORM_WHOLE);
+    whole(enc)
+}
+
+/// The refusal of an output frame longer than the format allows.
+#[cold]
+fn frame_too_long(path: &Path, len: usize) -> WireError {
+    WireError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "an output frame is {len} bytes long, more than the {MAX_FRAME} the format allows"
+            ),
+        ),
+    }
+}
+
+/// Encodes an entry's tag and observation (its frame whole or as patches of `input`);
+/// `Err(length)` for a frame longer than [`MAX_FRAME`], leaving `enc` as it was.
+fn encode_observation(
+    frames: FrameEncoding,
+    enc: &mut Vec<u8>,
+    observation: &Observation,
+    input: Option<&[u8]>,
+    memo: Option<&mut PatchMemo>,
+) -> Result<(), usize> {
+    let frame = observation.bytes();
+    if let Some(f) = frame.filter(|f| f.len() > MAX_FRAME as usize) {
+        return Err(f.len());
+    }
+    enc.push(TAG_PACKET);
+    match observation {
+        Observation::Drop => enc.push(OBS_DROP),
+        Observation::Forward { port, .. } => {
+            enc.push(OBS_FORWARD);
+            enc.extend_from_slice(&port.to_le_bytes());
+        }
+        Observation::Flood { .. } => enc.push(OBS_FLOOD),
+    }
+    if let Some(bytes) = frame {
+        encode_frame(frames, enc, bytes, input, memo);
+    }
+    Ok(())
+}
+
+/// Encodes what an entry of a [`RecordFileWriter`]'s file starts with (tag,
+/// observation, frame), on the engine's workers ([`Engine::run_chunk_encoded`]);
+/// [`RecordFileWriter::entry_encoded`] adds the rest. Made by
+/// [`RecordFileWriter::encoder`].
+///
+/// [`Engine::run_chunk_encoded`]: super::engine::Engine::run_chunk_encoded
+#[derive(Clone, Debug)]
+pub struct EntryEncoder {
+    path: PathBuf,
+    frames: FrameEncoding,
+}
+
+impl ObservationEncoder for EntryEncoder {
+    type Error = WireError;
+    type State = PatchMemo;
+
+    fn encode(
+        &self,
+        memo: &mut PatchMemo,
+        input: &InputPacket,
+        observation: &Observation,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        encode_observation(self.frames, out, observation, Some(&input.data), Some(memo))
+            .map_err(|len| frame_too_long(&self.path, len))
+    }
+}
+
+/// The longest record encoding: flags, four varints, the hash.
+const MAX_RECORD: usize = 1 + 4 * 10 + 4;
+
+/// Encodes a record relative to `context` (see [`RECORD_MAGIC`]) and advances it.
+fn encode_record(context: &mut RecordContext, enc: &mut Vec<u8>, r: &PacketRecord) {
+    let implied = context.implied_pos(r.core);
+    let mut flags = 0;
+    if r.wrote {
+        flags |= FLAG_WROTE;
+    }
+    if r.epoch != 0 {
+        flags |= FLAG_EPOCH;
+    }
+    if r.queue_pos != implied {
+        flags |= FLAG_QUEUE_POS;
+    }
+    let at = enc.len();
+    enc.resize(at + MAX_RECORD, 0);
+    let buf = &mut enc[at..];
+    buf[0] = flags;
+    let mut k = put_varint_at(buf, 1, u64::from(r.core));
+    if r.epoch != 0 {
+        k = put_varint_at(buf, k, r.epoch);
+    }
+    if r.queue_pos != implied {
+        k = put_varint_at(buf, k, r.queue_pos);
+    }
+    k = put_varint_at(buf, k, zigzag(r.now.wrapping_sub(context.prev_now)));
+    buf[k..k + 4].copy_from_slice(&r.hash.to_le_bytes());
+    enc.truncate(at + k + 4);
+    context.advance(r);
+}
+
 /// Streams a record file: the header at creation, entries as packets are processed,
 /// the trailer at the end.
 pub struct RecordFileWriter {
@@ -945,10 +1496,6 @@ pub struct RecordFileWriter {
     entries: u64,
     frames: FrameEncoding,
     context: RecordContext,
-    /// Scratch for [`diff_runs`].
-    runs: Vec<(usize, usize)>,
-    /// The entry being encoded.
-    scratch: Vec<u8>,
 }
 
 impl RecordFileWriter {
@@ -990,8 +1537,6 @@ impl RecordFileWriter {
             entries: 0,
             frames: h.frames,
             context: RecordContext::default(),
-            runs: Vec::new(),
-            scratch: Vec::with_capacity(256),
         })
     }
 
@@ -1003,113 +1548,83 @@ impl RecordFileWriter {
     /// Appends the entry of the next input packet; with [`FrameEncoding::InputPatches`]
     /// its output frame is stored as patches of `input` (the frame the packet file
     /// holds for it) when that is shorter.
-    ///
-    /// The entry is encoded into a scratch buffer and written at once (one buffered
-    /// write per entry, not one per field).
     pub fn entry_with_input(
         &mut self,
         e: &RecordEntry,
         input: Option<&[u8]>,
     ) -> Result<(), WireError> {
-        let refuse = |path: &Path, what: String| WireError::Io {
-            path: path.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, what),
-        };
-        let frame = e.observation.bytes();
-        if let Some(f) = frame.filter(|f| f.len() > MAX_FRAME as usize) {
-            return Err(refuse(
-                &self.out.path,
-                format!(
-                    "an output frame is {} bytes long, more than the {MAX_FRAME} the format allows",
-                    f.len()
-                ),
-            ));
+        self.entry_parts(&e.observation, &e.record, &e.translations, input)
+    }
+
+    /// [`RecordFileWriter::entry_with_input`] from the entry's parts, so that a caller
+    /// streaming results need not assemble a [`RecordEntry`].
+    ///
+    /// The entry is checked first, then encoded straight into the output buffer.
+    pub fn entry_parts(
+        &mut self,
+        observation: &Observation,
+        record: &PacketRecord,
+        translations: &[Translation],
+        input: Option<&[u8]>,
+    ) -> Result<(), WireError> {
+        if let Some(f) = observation.bytes().filter(|f| f.len() > MAX_FRAME as usize) {
+            return Err(frame_too_long(&self.out.path, f.len()));
         }
-        let translations = u8::try_from(e.translations.len()).map_err(|_| {
-            refuse(
-                &self.out.path,
-                "more than 255 translations of one packet".into(),
-            )
-        })?;
-        let mut enc = std::mem::take(&mut self.scratch);
-        enc.clear();
-        enc.push(TAG_PACKET);
-        match &e.observation {
-            Observation::Drop => enc.push(OBS_DROP),
-            Observation::Forward { port, .. } => {
-                enc.push(OBS_FORWARD);
-                enc.extend_from_slice(&port.to_le_bytes());
-            }
-            Observation::Flood { .. } => enc.push(OBS_FLOOD),
+        let count = self.translation_count(translations)?;
+        encode_observation(self.frames, &mut self.out.buf, observation, input, None)
+            .map_err(|len| frame_too_long(&self.out.path, len))?;
+        self.finish_entry(record, count, translations)
+    }
+
+    /// The encoder whose output [`RecordFileWriter::entry_encoded`] takes.
+    pub fn encoder(&self) -> EntryEncoder {
+        EntryEncoder {
+            path: self.out.path.clone(),
+            frames: self.frames,
         }
-        if let Some(bytes) = frame {
-            self.frame(&mut enc, bytes, input);
-        }
-        self.record(&mut enc, &e.record);
-        enc.push(translations);
-        for t in &e.translations {
+    }
+
+    /// Appends the entry of the next input packet from what this writer's
+    /// [`EntryEncoder`] encoded for it, its record and its translations: the same bytes
+    /// as [`RecordFileWriter::entry_with_input`] with the packet's input frame.
+    pub fn entry_encoded(
+        &mut self,
+        encoded: &[u8],
+        record: &PacketRecord,
+        translations: &[Translation],
+    ) -> Result<(), WireError> {
+        let count = self.translation_count(translations)?;
+        self.out.buf.extend_from_slice(encoded);
+        self.finish_entry(record, count, translations)
+    }
+
+    fn translation_count(&self, translations: &[Translation]) -> Result<u8, WireError> {
+        u8::try_from(translations.len()).map_err(|_| WireError::Io {
+            path: self.out.path.clone(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more than 255 translations of one packet",
+            ),
+        })
+    }
+
+    /// The record and the translations of the entry whose observation was just encoded.
+    fn finish_entry(
+        &mut self,
+        record: &PacketRecord,
+        count: u8,
+        translations: &[Translation],
+    ) -> Result<(), WireError> {
+        let enc = &mut self.out.buf;
+        encode_record(&mut self.context, enc, record);
+        enc.push(count);
+        for t in translations {
             enc.extend_from_slice(&t.field.to_le_bytes());
             enc.extend_from_slice(&t.old.to_le_bytes());
             enc.extend_from_slice(&t.new.to_le_bytes());
         }
-        let written = self.out.put(&enc);
-        self.scratch = enc;
-        written?;
         self.entries += 1;
-        Ok(())
-    }
-
-    /// Encodes a frame (at most [`MAX_FRAME`] bytes: checked by the caller).
-    fn frame(&mut self, enc: &mut Vec<u8>, bytes: &[u8], input: Option<&[u8]>) {
-        let whole = |enc: &mut Vec<u8>| {
-            enc.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            enc.extend_from_slice(bytes);
-        };
-        if self.frames == FrameEncoding::Whole {
-            return whole(enc);
-        }
-        if let Some(base) = input.filter(|b| b.len() == bytes.len()) {
-            let patched = diff_runs(base, bytes, &mut self.runs);
-            if patched.is_some_and(|size| size < 5 + bytes.len()) {
-                enc.push(FORM_PATCHED);
-                enc.push(self.runs.len() as u8);
-                let mut prev_end = 0;
-                for &(start, end) in &self.runs {
-                    put_varint(enc, (start - prev_end) as u64);
-                    put_varint(enc, (end - start) as u64);
-                    enc.extend_from_slice(&bytes[start..end]);
-                    prev_end = end;
-                }
-                return;
-            }
-        }
-        enc.push(FORM_WHOLE);
-        whole(enc)
-    }
-
-    fn record(&mut self, enc: &mut Vec<u8>, r: &PacketRecord) {
-        let implied = self.context.implied_pos(r.core);
-        let mut flags = 0;
-        if r.wrote {
-            flags |= FLAG_WROTE;
-        }
-        if r.epoch != 0 {
-            flags |= FLAG_EPOCH;
-        }
-        if r.queue_pos != implied {
-            flags |= FLAG_QUEUE_POS;
-        }
-        enc.push(flags);
-        put_varint(enc, u64::from(r.core));
-        if r.epoch != 0 {
-            put_varint(enc, r.epoch);
-        }
-        if r.queue_pos != implied {
-            put_varint(enc, r.queue_pos);
-        }
-        put_varint(enc, zigzag(r.now.wrapping_sub(self.context.prev_now)));
-        enc.extend_from_slice(&r.hash.to_le_bytes());
-        self.context.advance(r);
+        self.out.spill()
     }
 
     /// Entries written so far.
@@ -1336,6 +1851,16 @@ impl<'a> RecordRun<'a> {
         bytes: Vec<u8>,
         inputs: &'a [InputPacket],
     ) -> Result<RecordRun<'a>, WireError> {
+        Self::parse_with(path, bytes, inputs, true)
+    }
+
+    /// [`RecordRun::parse`], with or without [`quick_entry`] (the tests compare both).
+    fn parse_with(
+        path: PathBuf,
+        bytes: Vec<u8>,
+        inputs: &'a [InputPacket],
+        quick: bool,
+    ) -> Result<RecordRun<'a>, WireError> {
         // Entries take at least 10 bytes: bound the guess by the file's size.
         let guess = if inputs.is_empty() {
             bytes.len() / 32
@@ -1353,6 +1878,7 @@ impl<'a> RecordRun<'a> {
                 &mut slots,
                 &mut records,
                 &mut translations,
+                quick,
             ) {
                 Ok(parts) => parts,
                 Err(Stop) => return Err(input.error()),
@@ -1453,12 +1979,33 @@ fn read_all_entries(
     slots: &mut Vec<Slot>,
     records: &mut Vec<PacketRecord>,
     translations: &mut Vec<Translation>,
+    quick: bool,
 ) -> Result<(RecordHeader, RecordTrailer), Stop> {
     input.header(&RECORD_MAGIC, RECORD_VERSION)?;
     let header = read_header(input)?;
     let mut context = RecordContext::default();
     loop {
         let i = slots.len() as u64;
+        // Ordinary entries the quick way; anything else (the trailer too) carefully.
+        let taken = if quick {
+            quick_entry(
+                &input.bytes[input.pos..],
+                input.pos,
+                i,
+                header.frames,
+                inputs,
+                &mut context,
+                slots,
+                records,
+                translations,
+            )
+        } else {
+            None
+        };
+        if let Some(taken) = taken {
+            input.pos += taken;
+            continue;
+        }
         let at = input.offset();
         match input.u8(format_args!("the tag of entry #{i} (1 packet, 2 trailer)"))? {
             TAG_PACKET => {
@@ -1482,6 +2029,191 @@ fn read_all_entries(
         return Err(input.invalid(at, "the end of the file after the trailer", "more bytes"));
     }
     Ok((header, trailer))
+}
+
+/// A varint from `b[*p..]` under the rules of [`SliceIn::varint`] (at most 10 bytes,
+/// 64 bits), or `None` where that one fails.
+#[inline(always)]
+fn quick_varint(b: &[u8], p: &mut usize) -> Option<u64> {
+    // Most numbers here (patch offsets and lengths, cores, time steps) fit one byte.
+    let first = *b.get(*p)?;
+    if first & 0x80 == 0 {
+        *p += 1;
+        return Some(u64::from(first));
+    }
+    let mut v = 0u64;
+    for k in 0..10 {
+        let byte = *b.get(*p + k)?;
+        if k == 9 && byte > 1 {
+            return None;
+        }
+        v |= u64::from(byte & 0x7f) << (7 * k);
+        if byte & 0x80 == 0 {
+            *p += k + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Reads the packet entry at the start of `b` (entry #`i`, at `origin` in the file) if
+/// it is well formed and ordinary, pushing its slot, record and translations and advancing `context`, and
+/// returns its length; `None` (having changed nothing) for anything else: the trailer,
+/// a corrupt entry, a rare shape. The careful reader then reads it and names what is
+/// wrong. Every check of [`read_observation`], [`read_record`] and
+/// [`read_translations`] is made here too, so the two readers accept the same files
+/// (the tests hold them to it): this one reads a million entries several times faster.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn quick_entry(
+    b: &[u8],
+    origin: usize,
+    i: u64,
+    frames: FrameEncoding,
+    inputs: &[InputPacket],
+    context: &mut RecordContext,
+    slots: &mut Vec<Slot>,
+    records: &mut Vec<PacketRecord>,
+    translations: &mut Vec<Translation>,
+) -> Option<usize> {
+    if *b.first()? != TAG_PACKET {
+        return None;
+    }
+    let kind = *b.get(1)?;
+    let mut p = 2;
+    let port = match kind {
+        OBS_DROP => None,
+        OBS_FORWARD => {
+            let v = u16::from_le_bytes([*b.get(2)?, *b.get(3)?]);
+            p = 4;
+            Some(v)
+        }
+        OBS_FLOOD => Some(0),
+        _ => return None,
+    };
+    let slot = match port {
+        None => Slot {
+            at: 0,
+            len: 0,
+            port: 0,
+            kind,
+            patched: false,
+        },
+        Some(port) => {
+            let form = match frames {
+                FrameEncoding::Whole => FORM_WHOLE,
+                FrameEncoding::InputPatches => {
+                    p += 1;
+                    *b.get(p - 1)?
+                }
+            };
+            match form {
+                FORM_WHOLE => {
+                    let len = u32::from_le_bytes(b.get(p..p + 4)?.try_into().ok()?);
+                    if len > MAX_FRAME {
+                        return None;
+                    }
+                    let at = p + 4;
+                    p = at.checked_add(len as usize)?;
+                    if p > b.len() {
+                        return None;
+                    }
+                    Slot {
+                        at: origin + at,
+                        len,
+                        port,
+                        kind,
+                        patched: false,
+                    }
+                }
+                FORM_PATCHED => {
+                    let base = inputs.get(usize::try_from(i).ok()?)?.data.len();
+                    let count = *b.get(p)?;
+                    p += 1;
+                    let at = p;
+                    let mut pos = 0usize;
+                    for _ in 0..count {
+                        let skip = quick_varint(b, &mut p)?;
+                        let len = quick_varint(b, &mut p)?;
+                        let end = pos
+                            .checked_add(usize::try_from(skip).ok()?)?
+                            .checked_add(usize::try_from(len).ok()?)?;
+                        if len == 0 || end > base {
+                            return None;
+                        }
+                        p = p.checked_add(len as usize)?;
+                        if p > b.len() {
+                            return None;
+                        }
+                        pos = end;
+                    }
+                    Slot {
+                        at: origin + at,
+                        len: u32::from(count),
+                        port,
+                        kind,
+                        patched: true,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    };
+    // The record.
+    let flags = *b.get(p)?;
+    p += 1;
+    if flags & !(FLAG_WROTE | FLAG_EPOCH | FLAG_QUEUE_POS) != 0 {
+        return None;
+    }
+    let core = u16::try_from(quick_varint(b, &mut p)?).ok()?;
+    let epoch = if flags & FLAG_EPOCH != 0 {
+        quick_varint(b, &mut p)?
+    } else {
+        0
+    };
+    let explicit_pos = if flags & FLAG_QUEUE_POS != 0 {
+        Some(quick_varint(b, &mut p)?)
+    } else {
+        None
+    };
+    let delta = quick_varint(b, &mut p)?;
+    let hash = u32::from_le_bytes(b.get(p..p + 4)?.try_into().ok()?);
+    p += 4;
+    let count = usize::from(*b.get(p)?);
+    p += 1;
+    let listed = b.get(p..p.checked_add(count * 18)?)?;
+    // Well formed: commit.
+    let queue_pos = match explicit_pos {
+        Some(q) => {
+            context.implied_pos(core);
+            q
+        }
+        None => context.implied_pos(core),
+    };
+    let r = PacketRecord {
+        core,
+        queue_pos,
+        epoch,
+        wrote: flags & FLAG_WROTE != 0,
+        now: context.prev_now.wrapping_add(unzigzag(delta)),
+        hash,
+    };
+    context.advance(&r);
+    records.push(r);
+    for t in listed.chunks_exact(18) {
+        let mut old = [0u8; 8];
+        let mut new = [0u8; 8];
+        old.copy_from_slice(&t[2..10]);
+        new.copy_from_slice(&t[10..18]);
+        translations.push(Translation {
+            index: i,
+            field: u16::from_le_bytes([t[0], t[1]]),
+            old: u64::from_le_bytes(old),
+            new: u64::from_le_bytes(new),
+        });
+    }
+    slots.push(slot);
+    Some(p + count * 18)
 }
 
 fn read_header(input: &mut SliceIn) -> Result<RecordHeader, Stop> {
@@ -1996,6 +2728,20 @@ mod tests {
         }
     }
 
+    fn arb_header_fixed() -> RecordHeader {
+        RecordHeader {
+            nf: "fw".into(),
+            strategy: Strategy::Locks,
+            cores: 3,
+            schedule: "seed:1".into(),
+            mutant: None,
+            rtm: "not applicable".into(),
+            parse_mode: "strict".into(),
+            renamed: vec![("l4.sport".into(), "l4.dport".into())],
+            frames: FrameEncoding::Whole,
+        }
+    }
+
     /// A record file with patched frames: each observation written against `inputs`.
     fn patched_bytes(inputs: &[InputPacket], entries: &[RecordEntry]) -> Vec<u8> {
         let header = RecordHeader {
@@ -2089,6 +2835,66 @@ mod tests {
             prop_assert!(err.to_string().starts_with("r.bin: byte offset "), "{}", err);
         }
 
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn the_quick_reader_reads_as_the_careful_one(
+            (inputs, entries) in arb_patched(),
+            listed in proptest::collection::vec(
+                proptest::collection::vec((any::<u16>(), any::<u64>(), any::<u64>()), 0..3),
+                20,
+            ),
+            whole in any::<bool>(),
+            damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let entries: Vec<RecordEntry> = entries
+                .into_iter()
+                .zip(listed)
+                .enumerate()
+                .map(|(i, (e, ts))| RecordEntry {
+                    translations: ts
+                        .into_iter()
+                        .map(|(field, old, new)| Translation { index: i as u64, field, old, new })
+                        .collect(),
+                    ..e
+                })
+                .collect();
+            let mut bytes = if whole {
+                record_bytes(&RecordFile {
+                    header: RecordHeader { frames: FrameEncoding::Whole, ..arb_header_fixed() },
+                    entries: entries.clone(),
+                    trailer: RecordTrailer::default(),
+                })
+            } else {
+                patched_bytes(&inputs, &entries)
+            };
+            for (at, v) in damage {
+                let k = at.index(bytes.len());
+                bytes[k] = v;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c.index(bytes.len()));
+            }
+            let read = |quick| RecordRun::parse_with(PathBuf::from("r.bin"), bytes.clone(), &inputs, quick);
+            match (read(true), read(false)) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(&a.header, &b.header);
+                    prop_assert_eq!(&a.records, &b.records);
+                    prop_assert_eq!(&a.translations, &b.translations);
+                    prop_assert_eq!(&a.trailer, &b.trailer);
+                    prop_assert_eq!(a.observations(), b.observations());
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "quick {:?}, careful {:?}", a.err(), b.err()),
+            }
+        }
+    }
+
+    proptest! {
         #[test]
         fn a_different_observation_does_not_match(
             (inputs, entries) in arb_patched(),
@@ -2193,6 +2999,25 @@ mod tests {
     }
 
     #[test]
+    fn patches_must_end_inside_their_input_exactly() {
+        // The last patch ends at byte 41: inputs of 41 bytes or more hold it, 40 do not,
+        // for the quick reader and the careful one alike.
+        let (inputs, entries) = mac_rewrite();
+        let bytes = patched_bytes(&inputs, &entries);
+        for len in [39, 40, 41, 42] {
+            let short = vec![InputPacket {
+                data: inputs[0].data[..len].to_vec(),
+                ..inputs[0].clone()
+            }];
+            for quick in [true, false] {
+                let run =
+                    RecordRun::parse_with(PathBuf::from("r.bin"), bytes.clone(), &short, quick);
+                assert_eq!(run.is_ok(), len >= 41, "{len} bytes, quick {quick}");
+            }
+        }
+    }
+
+    #[test]
     fn a_cut_entry_names_the_file_the_packet_and_the_offset() {
         let (mut inputs, mut entries) = mac_rewrite();
         inputs.push(inputs[0].clone());
@@ -2272,6 +3097,13 @@ mod tests {
             assert_eq!(bytes.len(), varint_len(v));
             assert_eq!(read(&bytes).unwrap(), v);
         }
+        for bits in 0..64 {
+            for v in [1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) | 1] {
+                let mut bytes = Vec::new();
+                put_varint(&mut bytes, v);
+                assert_eq!(bytes.len(), varint_len(v), "{v}");
+            }
+        }
         for d in [0u64, 1, u64::MAX, 1 << 63, 12345] {
             assert_eq!(unzigzag(zigzag(d)), d);
         }
@@ -2295,6 +3127,208 @@ mod tests {
                  again"
             )
         );
+    }
+
+    /// The patches as the byte-by-byte [`diff_runs`] defines them, or `None` where the
+    /// whole frame is stored.
+    fn reference_patches(base: &[u8], out: &[u8]) -> Option<Vec<u8>> {
+        let mut runs = Vec::new();
+        let size = diff_runs(base, out, &mut runs)?;
+        if size >= 5 + out.len() {
+            return None;
+        }
+        let mut enc = vec![FORM_PATCHED, runs.len() as u8];
+        let mut prev_end = 0;
+        for &(start, end) in &runs {
+            put_varint(&mut enc, (start - prev_end) as u64);
+            put_varint(&mut enc, (end - start) as u64);
+            enc.extend_from_slice(&out[start..end]);
+            prev_end = end;
+        }
+        assert_eq!(enc.len(), size);
+        Some(enc)
+    }
+
+    fn fast_patches(base: &[u8], out: &[u8]) -> Option<Vec<u8>> {
+        let mut enc = vec![0xee];
+        let patched = encode_patches(base, out, &mut enc, None);
+        assert_eq!(enc[0], 0xee, "what was there stays");
+        if patched {
+            Some(enc[1..].to_vec())
+        } else {
+            assert_eq!(enc.len(), 1, "a refused frame leaves nothing behind");
+            None
+        }
+    }
+
+    /// A frame and a copy with changes: runs of changed bytes at random places, so that
+    /// gaps of every size (and runs at both ends) occur.
+    fn arb_changed() -> impl PStrategy<Value = (Vec<u8>, Vec<u8>)> {
+        (0usize..2100, any::<u64>()).prop_map(|(n, seed)| {
+            let mut x = seed | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let base: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+            let mut out = base.clone();
+            let changes = if n == 0 { 0 } else { next() % 12 };
+            let density = next() % 4;
+            for _ in 0..changes {
+                let at = (next() as usize) % n;
+                let len = 1 + (next() as usize) % 6;
+                for b in out.iter_mut().skip(at).take(len) {
+                    *b ^= 1 + (next() % 255) as u8;
+                }
+            }
+            if density == 0 {
+                // Scattered single bytes: many runs, some frames beyond 255 of them.
+                let step = 2 + (next() as usize) % 5;
+                for b in out.iter_mut().step_by(step) {
+                    *b = b.wrapping_add(1);
+                }
+            }
+            (base, out)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn patches_are_the_byte_by_byte_definition((base, out) in arb_changed()) {
+            prop_assert_eq!(fast_patches(&base, &out), reference_patches(&base, &out));
+        }
+    }
+
+    /// A run of frames as an NF rewrites them: the same header bytes with the same
+    /// values, now and then different values, other bytes, other lengths.
+    fn arb_rewrites() -> impl PStrategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+        prop::collection::vec((any::<u8>(), 0usize..8, 40usize..140, any::<u64>()), 1..60).prop_map(
+            |frames| {
+                frames
+                    .into_iter()
+                    .map(|(pick, what, n, seed)| {
+                        let base: Vec<u8> =
+                            (0..n).map(|i| (seed >> (i % 57)) as u8 ^ i as u8).collect();
+                        let mut out = base.clone();
+                        // The usual rewrite: 12 MAC bytes, mostly the same values.
+                        for (i, b) in out.iter_mut().take(12).enumerate() {
+                            *b = if what == 1 { pick } else { 0x40 + i as u8 };
+                        }
+                        match what {
+                            2 => out[n / 2] ^= 0xff,
+                            3 => out[n - 1] ^= 1,
+                            4 => out[5] = base[5],
+                            5 => out.copy_from_slice(&base),
+                            6 => {
+                                for b in out.iter_mut().step_by(3) {
+                                    *b = !*b;
+                                }
+                            }
+                            _ => {}
+                        }
+                        (base, out)
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn remembered_patches_are_the_patches(frames in arb_rewrites()) {
+            let mut memo = PatchMemo::default();
+            for (k, (base, out)) in frames.iter().enumerate() {
+                let mut with = vec![7u8];
+                let p1 = encode_patches(base, out, &mut with, Some(&mut memo));
+                let mut without = vec![7u8];
+                let p2 = encode_patches(base, out, &mut without, None);
+                prop_assert_eq!(p1, p2, "frame {}", k);
+                prop_assert_eq!(&with, &without, "frame {}", k);
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_rewrite_is_remembered_and_a_different_one_is_not() {
+        // The header bytes the patches cover (gaps included) are the same in every
+        // input, the rest differs.
+        let frame = |seed: u8| -> Vec<u8> {
+            (0..60)
+                .map(|i| {
+                    if i < 12 {
+                        0x10 + i
+                    } else {
+                        seed.wrapping_mul(i) ^ 3
+                    }
+                })
+                .collect()
+        };
+        let rewrite = |base: &[u8], mac: u8| {
+            let mut out = base.to_vec();
+            out[..6].fill(mac);
+            out[8] = 0x77;
+            out
+        };
+        let hit = |memo: &PatchMemo, base: &[u8], out: &[u8]| {
+            let mut bits = [0u64; 3];
+            diff_bits(base, out, &mut bits[..1]);
+            memo.recall(&bits, out).is_some()
+        };
+        let mut memo = PatchMemo::default();
+        let mut enc = Vec::new();
+        let mut hits = 0;
+        for k in 0..100u8 {
+            let base = frame(k | 1);
+            // Byte 8 of some inputs already holds the new value: other runs, no hit.
+            let mut base = base;
+            if k % 10 == 0 {
+                base[8] = 0x77;
+            }
+            let mac = if k % 25 == 24 { 0x99 } else { 0x42 };
+            let out = rewrite(&base, mac);
+            hits += usize::from(hit(&memo, &base, &out));
+            enc.clear();
+            assert!(encode_patches(&base, &out, &mut enc, Some(&mut memo)));
+            assert_eq!(
+                Some(enc.clone()),
+                reference_patches(&base, &out),
+                "frame {k}"
+            );
+        }
+        // Misses: the first frame (byte 8 unchanged), the first ordinary one and the
+        // first with the other MAC; the memo keeps all three kinds after that.
+        assert_eq!(hits, 100 - 3);
+    }
+
+    #[test]
+    fn patches_at_word_and_frame_boundaries() {
+        // Every single-byte and two-byte change, and changes three apart, in frames of
+        // every length up to 140 (both sides of the 64-byte words and the 8-byte tails).
+        for n in 0..140usize {
+            let base: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            for at in 0..n {
+                for (len, gap) in [(1, 0), (2, 0), (1, 3), (1, 2), (2, 1)] {
+                    let mut out = base.clone();
+                    out[at] ^= 0x5a;
+                    if gap > 0 && at + gap < n {
+                        out[at + gap] ^= 0xa5;
+                    }
+                    if len == 2 && at + 1 < n {
+                        out[at + 1] ^= 0x11;
+                    }
+                    assert_eq!(
+                        fast_patches(&base, &out),
+                        reference_patches(&base, &out),
+                        "n {n}, at {at}, len {len}, gap {gap}"
+                    );
+                }
+            }
+            assert_eq!(fast_patches(&base, &base), reference_patches(&base, &base));
+        }
     }
 
     #[test]
