@@ -20,7 +20,7 @@
 //! [`compare_run`] puts them together for one run.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use maestro_analyzer::sym::report::Analysis;
 use maestro_analyzer::{NfProgram, StateKind};
@@ -793,6 +793,47 @@ impl std::hash::Hasher for FastHasher {
     }
 }
 
+/// The directed flow of every input packet, as dense ids (see [`order_key`]): computed
+/// once per trace, so that checking the order of each run is a pass over arrays, and
+/// early enough (while the runs are still going) that it costs no time at the end.
+#[derive(Clone, Debug)]
+pub struct Flows {
+    /// Per packet: its flow's id, or [`Flows::NONE`] (not IPv4: no flow to keep in order).
+    ids: Vec<u32>,
+    count: usize,
+}
+
+impl Flows {
+    const NONE: u32 = u32::MAX;
+
+    pub fn of(inputs: &[InputPacket], mode: ParseMode) -> Flows {
+        let mut known: FastMap<OrderKey, u32> = FastMap::default();
+        let ids = inputs
+            .iter()
+            .map(|p| match order_key(p, mode) {
+                None => Self::NONE,
+                Some(key) => {
+                    let next = known.len() as u32;
+                    *known.entry(key).or_insert(next)
+                }
+            })
+            .collect();
+        Flows {
+            ids,
+            count: known.len(),
+        }
+    }
+
+    /// Packets covered.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 /// Packets of one directed flow must be processed in arrival order:
 /// - `sn`: the flow stays on one core (else its packets can overtake each other), and
 ///   on that core in increasing queue position;
@@ -805,7 +846,27 @@ pub fn order(
     records: &[PacketRecord],
     mode: ParseMode,
 ) -> Vec<Divergence> {
-    let n = inputs.len().min(records.len());
+    order_of_flows(strategy, &Flows::of(inputs, mode), records)
+}
+
+/// [`order`] over flows computed before.
+pub fn order_of_flows(
+    strategy: Strategy,
+    flows: &Flows,
+    records: &[PacketRecord],
+) -> Vec<Divergence> {
+    /// A flow's first packet, its core, and its latest packet with that one's queue
+    /// position and commit position.
+    #[derive(Clone, Copy)]
+    struct Seen {
+        first: usize,
+        core: u16,
+        last: usize,
+        last_q: u64,
+        last_pos: usize,
+        reported: bool,
+    }
+    let n = flows.ids.len().min(records.len());
     let mut out = Vec::new();
     if n == 0 || strategy == Strategy::Seq {
         return out;
@@ -820,44 +881,52 @@ pub fn order(
     } else {
         Vec::new()
     };
-    // flow -> (first index, its core, last index, last queue_pos, last pi position)
-    let mut flows: FastMap<OrderKey, (usize, u16, usize, u64, usize)> = FastMap::default();
-    let mut reported: HashSet<OrderKey> = HashSet::new();
-    for (i, p) in inputs.iter().enumerate().take(n) {
-        let Some(key) = order_key(p, mode) else {
+    let mut seen: Vec<Option<Seen>> = vec![None; flows.count];
+    for (i, (&id, r)) in flows.ids.iter().zip(records).enumerate().take(n) {
+        let Some(slot) = seen.get_mut(id as usize) else {
+            continue; // Flows::NONE
+        };
+        let pos = position.get(i).copied().unwrap_or(0);
+        let Some(f) = slot else {
+            *slot = Some(Seen {
+                first: i,
+                core: r.core,
+                last: i,
+                last_q: r.queue_pos,
+                last_pos: pos,
+                reported: false,
+            });
             continue;
         };
-        let r = &records[i];
-        let pos = position.get(i).copied().unwrap_or(0);
-        match flows.get_mut(&key) {
-            None => {
-                flows.insert(key, (i, r.core, i, r.queue_pos, pos));
-            }
-            Some(f) => {
-                let (first, core, last, last_q, last_pos) = *f;
-                let problem = if strategy == Strategy::Sn && r.core != core {
-                    Some((
-                        format!("the flow's packet #{first} went to core {core} and packet #{i} to core {}: a flow split over cores can be reordered", r.core),
-                        vec![core, r.core],
-                    ))
-                } else if strategy == Strategy::Sn && r.queue_pos <= last_q {
-                    Some((format!("core {core} processed packet #{i} before the flow's earlier packet #{last}"), vec![core]))
-                } else if matches!(strategy, Strategy::Locks | Strategy::Tm) && pos <= last_pos {
-                    Some((format!("packet #{i} commits at position {pos}, before the flow's earlier packet #{last} (position {last_pos})"), vec![records[last].core, r.core]))
-                } else {
-                    None
-                };
-                if let Some((why, cores)) = problem {
-                    if reported.insert(key) {
-                        out.push(
-                            Divergence::new(DivergenceClass::Order, Some(i as u64), why)
-                                .with_cores(cores),
-                        );
-                    }
-                }
-                *f = (first, core, i, r.queue_pos, pos);
+        let (first, core, last) = (f.first, f.core, f.last);
+        let problem = if strategy == Strategy::Sn && r.core != core {
+            Some((
+                format!("the flow's packet #{first} went to core {core} and packet #{i} to core {}: a flow split over cores can be reordered", r.core),
+                vec![core, r.core],
+            ))
+        } else if strategy == Strategy::Sn && r.queue_pos <= f.last_q {
+            Some((
+                format!(
+                    "core {core} processed packet #{i} before the flow's earlier packet #{last}"
+                ),
+                vec![core],
+            ))
+        } else if matches!(strategy, Strategy::Locks | Strategy::Tm) && pos <= f.last_pos {
+            Some((format!("packet #{i} commits at position {pos}, before the flow's earlier packet #{last} (position {})", f.last_pos), vec![records[last].core, r.core]))
+        } else {
+            None
+        };
+        if let Some((why, cores)) = problem {
+            if !f.reported {
+                f.reported = true;
+                out.push(
+                    Divergence::new(DivergenceClass::Order, Some(i as u64), why).with_cores(cores),
+                );
             }
         }
+        f.last = i;
+        f.last_q = r.queue_pos;
+        f.last_pos = pos;
     }
     out
 }
@@ -1280,15 +1349,17 @@ pub fn compare_run(
     reference: &[Observation],
     run: &RunData<'_>,
 ) -> Result<Vec<Divergence>, CompareError> {
-    let early = compare_run_early(ctx, inputs, run);
+    let early = compare_run_early(ctx, inputs, &Flows::of(inputs, ctx.parse_mode), run);
     compare_run_outputs(ctx, inputs, reference, run, early)
 }
 
 /// Steps 1 and 2 of [`compare_run`], which need no reference; the checker runs them
-/// while the interpreter is still computing it. `run.observations` is not read.
+/// while the interpreter is still computing it. `run.observations` is not read;
+/// `flows` are the flows of `inputs` ([`Flows::of`]).
 pub fn compare_run_early<'a>(
     ctx: &CompareCtx<'_>,
     inputs: &'a [InputPacket],
+    flows: &Flows,
     run: &RunData<'_>,
 ) -> EarlyChecks<'a> {
     let mut out = Vec::new();
@@ -1298,7 +1369,7 @@ pub fn compare_run_early<'a>(
         out.extend(sharding(&ctx.state, run.access_logs));
     }
     if run.strategy != Strategy::Seq && !run.records.is_empty() {
-        out.extend(order(run.strategy, inputs, run.records, ctx.parse_mode));
+        out.extend(order_of_flows(run.strategy, flows, run.records));
     }
     EarlyChecks {
         divergences: out,

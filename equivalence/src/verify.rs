@@ -34,7 +34,7 @@ use crate::adversarial::{self, AdversarialContext, Steering};
 use crate::binary::{BinaryError, GeneratedBinary, RecordRequest, RunningRecord};
 use crate::compare::{
     compare_run_early, compare_run_outputs, level_for, outputs_are_compared_alone, CompareCtx,
-    EarlyChecks, Renamed, RunData, StateObject,
+    EarlyChecks, Flows, Renamed, RunData, StateObject,
 };
 use crate::minimize::{minimize, write_counterexample, MinimizeOptions};
 use crate::mutants::{self, MutantInput, MutantKind};
@@ -611,7 +611,8 @@ impl Verifier {
     ) -> Result<Vec<Divergence>, VerifyError> {
         let packets = expected.inputs;
         let file = binary.record_packets(packets, &self.opts.work_dir, req)?;
-        let early = self.early_checks(packets, req, &file);
+        let flows = Flows::of(packets, self.opts.parse_mode);
+        let early = self.early_checks(packets, &flows, req, &file);
         self.compare_file(expected, req, &file, early)
     }
 
@@ -636,10 +637,11 @@ impl Verifier {
     fn early_checks<'p>(
         &self,
         packets: &'p [InputPacket],
+        flows: &Flows,
         req: &RecordRequest,
         file: &RecordRun<'_>,
     ) -> EarlyChecks<'p> {
-        compare_run_early(&self.ctx(), packets, &Self::run_data(req, file, &[]))
+        compare_run_early(&self.ctx(), packets, flows, &Self::run_data(req, file, &[]))
     }
 
     /// The rest of [`crate::compare::compare_run`]: the run's outputs against the reference.
@@ -759,6 +761,7 @@ impl Verifier {
         let mut results: Vec<Option<Vec<Divergence>>> = vec![None; requests.len()];
         let mut waiting: Vec<(usize, RecordRun<'s>, EarlyChecks<'s>)> = Vec::new();
         let mut flight: VecDeque<(usize, RunningRecord)> = VecDeque::new();
+        let mut flows: Option<Flows> = None;
         let mut next = 0;
         let outcome = (|| -> Result<(), VerifyError> {
             loop {
@@ -769,11 +772,14 @@ impl Verifier {
                     flight.push_back((next, running));
                     next += 1;
                 }
+                // While the first runs go: the flows their order checks need.
+                let flows =
+                    flows.get_or_insert_with(|| Flows::of(&src.packets, self.opts.parse_mode));
                 let Some((k, running)) = flight.pop_front() else {
                     return Ok(());
                 };
                 let file = running.finish(&src.packets)?;
-                let early = self.early_checks(&src.packets, &requests[k], &file);
+                let early = self.early_checks(&src.packets, flows, &requests[k], &file);
                 if reference.is_none() && interp.as_ref().is_some_and(|h| h.is_finished()) {
                     if let Some(h) = interp.take() {
                         reference = Some(Expected::new(join(h)?, &src.packets));
