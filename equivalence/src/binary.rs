@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use maestro_analyzer::NfProgram;
 use maestro_build::{Builder, Built};
@@ -109,6 +110,8 @@ impl RecordRequest {
 pub struct GeneratedBinary {
     pub built: Built,
     pub info: BinaryInfo,
+    /// Packet and record files its runs reuse.
+    scratch: Arc<ScratchFiles>,
 }
 
 impl GeneratedBinary {
@@ -134,7 +137,11 @@ impl GeneratedBinary {
                 .map_err(|e| e.to_string())
         })?;
         let info = Self::read_info(&built.binary)?;
-        Ok(GeneratedBinary { built, info })
+        Ok(GeneratedBinary {
+            built,
+            info,
+            scratch: Arc::default(),
+        })
     }
 
     fn read_info(binary: &Path) -> Result<BinaryInfo, BinaryError> {
@@ -156,6 +163,11 @@ impl GeneratedBinary {
             binary: binary.to_path_buf(),
             detail: format!("info JSON: {e}"),
         })
+    }
+
+    /// The scratch files its runs reuse (also for the packet files the checker writes).
+    pub fn scratch(&self) -> &Arc<ScratchFiles> {
+        &self.scratch
     }
 
     /// Names of the NF's state objects, by object number.
@@ -180,7 +192,7 @@ impl GeneratedBinary {
             std::process::id(),
             unique()
         );
-        let output = work.join(format!("{stem}.bin"));
+        let output = self.scratch.take(work, "records");
         let stderr_path = work.join(format!("{stem}.err"));
         let stderr = std::fs::File::create(&stderr_path).map_err(|e| BinaryError::Output {
             binary: binary.clone(),
@@ -194,7 +206,7 @@ impl GeneratedBinary {
             .arg("--input")
             .arg(packets)
             .arg("--output")
-            .arg(&output)
+            .arg(output.path())
             .args(["--strategy", req.strategy.name()])
             .args(["--cores", &req.cores.to_string()])
             .args(["--schedule", &req.schedule_name()])
@@ -258,14 +270,12 @@ impl GeneratedBinary {
         work: &Path,
         req: &RecordRequest,
     ) -> Result<RecordRun<'a>, BinaryError> {
-        let path = work.join(format!("packets-{}-{}.bin", std::process::id(), unique()));
-        write_packets(&path, packets).map_err(|e| BinaryError::Output {
-            binary: path.clone(),
+        let file = self.scratch.take(work, "packets");
+        write_packets(file.path(), packets).map_err(|e| BinaryError::Output {
+            binary: file.path().to_path_buf(),
             detail: e.to_string(),
         })?;
-        let result = self.record(&path, packets, work, req);
-        let _ = std::fs::remove_file(&path);
-        result
+        self.record(file.path(), packets, work, req)
     }
 }
 
@@ -275,7 +285,7 @@ pub struct RunningRecord {
     child: Option<Child>,
     binary: PathBuf,
     command: String,
-    output: PathBuf,
+    output: ScratchFile,
     stderr: PathBuf,
 }
 
@@ -303,7 +313,7 @@ impl RunningRecord {
                     .unwrap_or_else(|e| format!("(cannot read its stderr: {e})")),
             });
         }
-        RecordRun::read(&self.output, inputs).map_err(|e| BinaryError::Output {
+        RecordRun::read(self.output.path(), inputs).map_err(|e| BinaryError::Output {
             binary: self.binary.clone(),
             detail: e.to_string(),
         })
@@ -316,8 +326,65 @@ impl Drop for RunningRecord {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_file(&self.output);
         let _ = std::fs::remove_file(&self.stderr);
+    }
+}
+
+/// Scratch files of the checker's runs (packet files, record files), reused: a file is
+/// overwritten in place by its next user, which keeps its pages (see
+/// `maestro_runtime::exec::wire`: rewriting 74 MB costs the kernel a fifth of writing a
+/// new file). The spare files are removed with the pool.
+#[derive(Debug, Default)]
+pub struct ScratchFiles {
+    spare: Mutex<Vec<PathBuf>>,
+}
+
+impl ScratchFiles {
+    /// A file in `dir` for one writer and its readers until the guard is dropped: a spare
+    /// one when there is one, else a new name starting with `stem`.
+    pub fn take(self: &Arc<Self>, dir: &Path, stem: &str) -> ScratchFile {
+        let reused = {
+            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            spare
+                .iter()
+                .position(|p| p.parent() == Some(dir))
+                .map(|i| spare.swap_remove(i))
+        };
+        let path = reused
+            .unwrap_or_else(|| dir.join(format!("{stem}-{}-{}.bin", std::process::id(), unique())));
+        ScratchFile {
+            path,
+            pool: Arc::clone(self),
+        }
+    }
+}
+
+impl Drop for ScratchFiles {
+    fn drop(&mut self) {
+        let spare = self.spare.get_mut().unwrap_or_else(|e| e.into_inner());
+        for p in spare.drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A scratch file in use; dropped, it goes back to its pool.
+#[derive(Debug)]
+pub struct ScratchFile {
+    path: PathBuf,
+    pool: Arc<ScratchFiles>,
+}
+
+impl ScratchFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let mut spare = self.pool.spare.lock().unwrap_or_else(|e| e.into_inner());
+        spare.push(std::mem::take(&mut self.path));
     }
 }
 
@@ -325,4 +392,34 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A returned file is handed out again in its folder only, and the pool removes its
+    /// spare files when it goes.
+    #[test]
+    fn scratch_files_are_reused_per_folder_and_removed_with_the_pool() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let pool = Arc::new(ScratchFiles::default());
+        let first = pool.take(a.path(), "packets");
+        let path = first.path().to_path_buf();
+        assert_eq!(path.parent(), Some(a.path()));
+        std::fs::write(&path, b"x").unwrap();
+        let other = pool.take(a.path(), "records");
+        assert_ne!(other.path(), path, "in use: not handed out twice");
+        drop(first);
+        assert_ne!(
+            pool.take(b.path(), "records").path(),
+            path,
+            "another folder"
+        );
+        let again = pool.take(a.path(), "records");
+        assert_eq!(again.path(), path);
+        drop((again, other));
+        drop(pool);
+        assert!(!path.exists());
+    }
 }

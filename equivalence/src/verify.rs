@@ -698,22 +698,19 @@ impl Verifier {
             }
         }
         // Every run of this source reads one packet file.
-        let packet_file = self
-            .opts
-            .work_dir
-            .join(format!("source-{}.bin", sanitize(&src.report.name)));
+        let packet_file = self.binary.scratch().take(&self.opts.work_dir, "packets");
+        let packet_path = packet_file.path();
         let (program, mode) = (&self.program, self.opts.parse_mode);
         let runs = std::thread::scope(|scope| {
             let interp = scope.spawn(move || compact_reference(program, mode, &src.packets));
-            let runs = write_packets(&packet_file, &src.packets)
+            write_packets(packet_path, &src.packets)
                 .map_err(|e| VerifyError::Input {
-                    path: packet_file.clone(),
+                    path: packet_path.to_path_buf(),
                     reason: e.to_string(),
                 })
-                .and_then(|()| self.run_requests(src, &packet_file, &requests, interp));
-            let _ = std::fs::remove_file(&packet_file);
-            runs
+                .and_then(|()| self.run_requests(src, packet_path, &requests, interp))
         })?;
+        drop(packet_file);
         for (req, ds) in requests.into_iter().zip(runs) {
             let level = if req.strategy == Strategy::Seq {
                 crate::report::Level::Strict
@@ -1167,19 +1164,6 @@ impl Verifier {
         report.notes.extend(notes);
         Ok(report)
     }
-}
-
-/// A source name as a file name.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Counts of each divergence class over a report's ordinary runs (for summaries).
