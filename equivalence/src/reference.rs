@@ -10,6 +10,7 @@
 //! Observations are compared with a record file's ([`ObservationRef`]) in place; the
 //! oracles that need real [`Observation`]s get them from [`CompactReference::observations`].
 
+use maestro_interpreter::Action as Sent;
 use maestro_runtime::exec::wire::{ObservationRef, RecordRun};
 use maestro_runtime::{InputPacket, Observation};
 
@@ -70,10 +71,22 @@ impl CompactReference {
 
     /// Appends the observation of the next packet, `input`.
     pub fn push(&mut self, input: &[u8], o: &Observation) {
-        let (action, port, frame) = match o {
-            Observation::Drop => (Action::Drop, 0, None),
-            Observation::Forward { port, bytes } => (Action::Forward, *port, Some(&bytes[..])),
-            Observation::Flood { bytes } => (Action::Flood, 0, Some(&bytes[..])),
+        match o {
+            Observation::Drop => self.push_action(input, Sent::Drop, &[]),
+            Observation::Forward { port, bytes } => {
+                self.push_action(input, Sent::Forward(*port), bytes)
+            }
+            Observation::Flood { bytes } => self.push_action(input, Sent::Flood, bytes),
+        }
+    }
+
+    /// [`CompactReference::push`] for what the interpreter's `process_into` gives: the
+    /// action, and the frame in a buffer the caller reuses (ignored for a drop).
+    pub fn push_action(&mut self, input: &[u8], sent: Sent, frame: &[u8]) {
+        let (action, port, frame) = match sent {
+            Sent::Drop => (Action::Drop, 0, None),
+            Sent::Forward(port) => (Action::Forward, port, Some(frame)),
+            Sent::Flood => (Action::Flood, 0, Some(frame)),
         };
         let at = self.bytes.len();
         let frame = match frame {

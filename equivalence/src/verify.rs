@@ -209,8 +209,10 @@ pub fn compact_reference(
     )
     .map_err(|e| VerifyError::Interpreter(e.to_string()))?;
     let mut out = CompactReference::with_capacity(packets.len());
+    let mut frame = Vec::new();
     for p in packets {
-        out.push(&p.data, &interp.process(p));
+        let sent = interp.process_into(p, &mut frame);
+        out.push_action(&p.data, sent, &frame);
     }
     Ok(out)
 }

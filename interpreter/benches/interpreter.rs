@@ -3,11 +3,13 @@
 //! replies from WAN), replayed through a fresh interpreter each iteration.
 //!
 //! This is the baseline generated code must beat. Run: `cargo bench -p maestro-interpreter`.
+//! `*/1M-packets-into` is the same through `process_into` with one reused frame buffer,
+//! as the equivalence checker's reference runs.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use maestro_interpreter::{InterpOptions, Interpreter};
+use maestro_interpreter::{Action, InterpOptions, Interpreter};
 use maestro_runtime::InputPacket;
 use maestro_trafficgen::{TraceConfig, TraceGen};
 
@@ -40,6 +42,22 @@ fn interpreter_throughput(c: &mut Criterion) {
                     let mut forwarded = 0u64;
                     for p in &packets {
                         if interp.process(p).bytes().is_some() {
+                            forwarded += 1;
+                        }
+                    }
+                    forwarded
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("{nf}/1M-packets-into"), |b| {
+            b.iter_batched(
+                || Interpreter::new(&program, InterpOptions::default()).expect("NF starts"),
+                |mut interp| {
+                    let mut forwarded = 0u64;
+                    let mut frame = Vec::new();
+                    for p in &packets {
+                        if interp.process_into(p, &mut frame) != Action::Drop {
                             forwarded += 1;
                         }
                     }

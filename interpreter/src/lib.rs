@@ -18,8 +18,8 @@ mod trace_tests;
 use maestro_analyzer::lang::ast::{BinOp, Layer, UnOp};
 use maestro_analyzer::lang::ops;
 use maestro_analyzer::{
-    Action, Builtin, ConfigValue, Decision, Expr, ExprKind, IntTy, Method, NfProgram, PathTrace,
-    PktField, Span, StateCall, Stmt, StmtKind, Value,
+    Action as IrAction, Builtin, ConfigValue, Decision, Expr, ExprKind, IntTy, Method, NfProgram,
+    PathTrace, PktField, Span, StateCall, Stmt, StmtKind, Value,
 };
 use maestro_runtime::hash::StructHasher;
 use maestro_runtime::packet::{PacketMut, PacketView, ParseMode, ETH_LEN, IPV4_MIN_LEN};
@@ -125,6 +125,8 @@ struct Packet<'a> {
 #[derive(Default)]
 struct Writes {
     any: bool,
+    /// An IPv4 or L4 field was written (else only MACs, which need no checksum work).
+    headers: bool,
     eth_dst: Option<[u8; 6]>,
     eth_src: Option<[u8; 6]>,
     ip_src: Option<u32>,
@@ -142,18 +144,34 @@ enum Step<'b> {
     /// Run this block, then the statements after the current one.
     Enter(&'b [Stmt]),
     /// The path ended with an action.
-    Done(Outcome),
+    Done(Action),
 }
 
 /// How many unfinished blocks [`Machine::exec_block`] keeps without recursing (the
 /// firewall and the NAT need two).
 const BLOCK_STACK: usize = 4;
 
-/// What a path ended with.
-enum Outcome {
+/// What the NF did with a packet ([`Interpreter::process_into`]); the output frame, if
+/// any, is in the caller's buffer. [`Observation`] is this plus an owned frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Dropped (explicitly, by forwarding to its own input port, or by a fault).
     Drop,
+    /// Sent to every port but the input port.
     Flood,
+    /// Sent out of this port.
     Forward(u16),
+}
+
+impl Action {
+    /// The observation of this action with output frame `frame` (ignored for `Drop`).
+    pub fn into_observation(self, frame: Vec<u8>) -> Observation {
+        match self {
+            Action::Drop => Observation::Drop,
+            Action::Flood => Observation::Flood { bytes: frame },
+            Action::Forward(port) => Observation::Forward { port, bytes: frame },
+        }
+    }
 }
 
 impl Interpreter {
@@ -208,8 +226,21 @@ impl Interpreter {
 
     /// Processes one packet.
     pub fn process(&mut self, packet: &InputPacket) -> Observation {
+        // `Vec::new` does not allocate: a dropped packet costs no allocation, a sent one
+        // exactly one (the frame, which the observation takes over).
+        let mut frame = Vec::new();
+        self.process_into(packet, &mut frame)
+            .into_observation(frame)
+    }
+
+    /// Processes one packet like [`Interpreter::process`], but writes the output frame
+    /// into `frame` (cleared first; left empty for [`Action::Drop`]) instead of
+    /// allocating one, so a caller that only inspects the frame can reuse one buffer
+    /// for a whole trace.
+    pub fn process_into(&mut self, packet: &InputPacket, frame: &mut Vec<u8>) -> Action {
         self.machine.packet_faults.clear();
-        self.machine.run_packet(&self.program.process, packet)
+        self.machine
+            .run_packet(&self.program.process, packet, frame)
     }
 
     /// Processes one packet and also returns the faults it raised.
@@ -296,7 +327,10 @@ impl Machine {
         self.packet_faults.push(fault);
     }
 
-    fn run_packet(&mut self, body: &[Stmt], input: &InputPacket) -> Observation {
+    /// Runs the program on `input`; for a sent packet the output frame goes to `frame`
+    /// (cleared first, left empty on drop).
+    fn run_packet(&mut self, body: &[Stmt], input: &InputPacket, frame: &mut Vec<u8>) -> Action {
+        frame.clear();
         if let Some(t) = &mut self.trace {
             t.port = input.port;
             t.decisions.clear();
@@ -311,41 +345,33 @@ impl Machine {
             now: input.time_ns,
             writes: Writes::default(),
         };
-        let outcome = match self.exec_block(body, &mut pkt) {
-            Some(o) => o,
-            // The checker guarantees an action on every path; a hand-built program may
-            // lack one.
-            None => Outcome::Drop,
-        };
-        match outcome {
-            Outcome::Drop => Observation::Drop,
-            Outcome::Flood => Observation::Flood {
-                bytes: self.output_bytes(&input.data, &pkt.writes),
-            },
-            Outcome::Forward(port) => Observation::Forward {
-                port,
-                bytes: self.output_bytes(&input.data, &pkt.writes),
-            },
+        // The checker guarantees an action on every path; a hand-built program may lack
+        // one.
+        let action = self.exec_block(body, &mut pkt).unwrap_or(Action::Drop);
+        if action != Action::Drop {
+            if frame.capacity() == 0 {
+                // A fresh buffer (`process`): one exact allocation, without the growth
+                // path `extend_from_slice` takes on an empty vector.
+                *frame = input.data.to_vec();
+            } else {
+                frame.extend_from_slice(&input.data);
+            }
+            self.apply_writes(frame, &pkt.writes);
         }
+        action
     }
 
-    /// The outgoing frame: the input with the buffered header writes applied and the
-    /// checksums recomputed as the writes require.
-    fn output_bytes(&self, data: &[u8], w: &Writes) -> Vec<u8> {
-        let mut bytes = data.to_vec();
+    /// Turns `bytes` (a copy of the input frame) into the outgoing frame: applies the
+    /// buffered header writes in place and recomputes the checksums they invalidate.
+    #[inline]
+    fn apply_writes(&self, bytes: &mut [u8], w: &Writes) {
         if !w.any {
-            return bytes;
+            return;
         }
         // MAC writes alone (a forwarding NF's usual edit) change no checksum: write them
         // as `PacketMut` would (only into a whole Ethernet header) without parsing the
         // frame again.
-        if w.ip_src.is_none()
-            && w.ip_dst.is_none()
-            && w.ip_ttl.is_none()
-            && w.ip_tos.is_none()
-            && w.sport.is_none()
-            && w.dport.is_none()
-        {
+        if !w.headers {
             if let Some(eth) = bytes.get_mut(..ETH_LEN) {
                 if let Some(m) = w.eth_dst {
                     eth[..6].copy_from_slice(&m);
@@ -354,9 +380,17 @@ impl Machine {
                     eth[6..12].copy_from_slice(&m);
                 }
             }
-            return bytes;
+            return;
         }
-        let mut p = PacketMut::new(&mut bytes, self.mode);
+        self.apply_header_writes(bytes, w);
+    }
+
+    /// The general case of [`Machine::apply_writes`]: IPv4/L4 writes, through `PacketMut`
+    /// so that the checksum rules are the runtime's. Out of line: it is the rare path of
+    /// most NFs and its size would crowd the common one.
+    #[inline(never)]
+    fn apply_header_writes(&self, bytes: &mut [u8], w: &Writes) {
+        let mut p = PacketMut::new(bytes, self.mode);
         if let Some(m) = w.eth_dst {
             p.set_eth_dst(m);
         }
@@ -384,7 +418,6 @@ impl Machine {
             p.set_l4_dport(v);
         }
         p.finish();
-        bytes
     }
 
     /// Runs a block; `Some` when the path ended in an action.
@@ -392,7 +425,7 @@ impl Machine {
     /// One loop for the whole path: entering a branch pushes what is left of the current
     /// block (if anything) on a small stack instead of recursing, so a branch costs no
     /// call frame. Deeper nesting than the stack holds recurses.
-    fn exec_block<'b>(&mut self, block: &'b [Stmt], pkt: &mut Packet) -> Option<Outcome> {
+    fn exec_block<'b>(&mut self, block: &'b [Stmt], pkt: &mut Packet) -> Option<Action> {
         let mut rest: [&'b [Stmt]; BLOCK_STACK] = [&[]; BLOCK_STACK];
         let mut depth = 0usize;
         let mut cur = block;
@@ -452,12 +485,12 @@ impl Machine {
                 match (field, &v) {
                     (PktField::EthDst, Value::Mac(m)) => w.eth_dst = Some(*m),
                     (PktField::EthSrc, Value::Mac(m)) => w.eth_src = Some(*m),
-                    (PktField::IpSrc, _) => w.ip_src = Some(v.bits() as u32),
-                    (PktField::IpDst, _) => w.ip_dst = Some(v.bits() as u32),
-                    (PktField::IpTtl, _) => w.ip_ttl = Some(v.bits() as u8),
-                    (PktField::IpTos, _) => w.ip_tos = Some(v.bits() as u8),
-                    (PktField::L4Sport, _) => w.sport = Some(v.bits() as u16),
-                    (PktField::L4Dport, _) => w.dport = Some(v.bits() as u16),
+                    (PktField::IpSrc, _) => (w.ip_src, w.headers) = (Some(v.bits() as u32), true),
+                    (PktField::IpDst, _) => (w.ip_dst, w.headers) = (Some(v.bits() as u32), true),
+                    (PktField::IpTtl, _) => (w.ip_ttl, w.headers) = (Some(v.bits() as u8), true),
+                    (PktField::IpTos, _) => (w.ip_tos, w.headers) = (Some(v.bits() as u8), true),
+                    (PktField::L4Sport, _) => (w.sport, w.headers) = (Some(v.bits() as u16), true),
+                    (PktField::L4Dport, _) => (w.dport, w.headers) = (Some(v.bits() as u16), true),
                     _ => {}
                 }
                 Step::Next
@@ -648,15 +681,15 @@ impl Machine {
         }
     }
 
-    fn exec_action(&mut self, s: &Stmt, a: &Action, pkt: &mut Packet) -> Outcome {
+    fn exec_action(&mut self, s: &Stmt, a: &IrAction, pkt: &mut Packet) -> Action {
         match a {
-            Action::Drop => Outcome::Drop,
-            Action::Flood => Outcome::Flood,
-            Action::Forward(e) => {
+            IrAction::Drop => Action::Drop,
+            IrAction::Flood => Action::Flood,
+            IrAction::Forward(e) => {
                 let port = self.eval(e, pkt).bits();
                 if port == pkt.in_port as u64 {
                     // libVig: returning the input device means drop.
-                    Outcome::Drop
+                    Action::Drop
                 } else if port >= self.port_count as u64 {
                     let n = self.port_count;
                     self.fault(
@@ -665,9 +698,9 @@ impl Machine {
                             "forward to port {port}, but the NF has {n} ports (0..{n}); dropped"
                         ),
                     );
-                    Outcome::Drop
+                    Action::Drop
                 } else {
-                    Outcome::Forward(port as u16)
+                    Action::Forward(port as u16)
                 }
             }
         }
