@@ -1,17 +1,20 @@
 //! The reference interpreter's observations for one trace, kept small.
 //!
 //! Most NFs send a packet out with a few header bytes changed (fw rewrites the two MAC
-//! addresses), so an observation is stored as the byte ranges where its frame differs
-//! from its input frame. On a million packets that is about a fifth of the memory of
-//! one `Vec<u8>` per frame, and the checker, which runs the interpreter beside the
-//! generated binaries on a few cores, spends its time on the NF's work instead of on
-//! allocating, faulting in and evicting frames it only compares once.
+//! addresses), so an observation is stored as patches of its input frame, in exactly the
+//! encoding record files use for `--patch-frames` ([`frame_patches`]). On a million
+//! packets that is about a fifth of the memory of one `Vec<u8>` per frame, and the
+//! checker, which runs the interpreter beside the generated binaries on a few cores,
+//! spends its time on the NF's work instead of on allocating, faulting in and evicting
+//! frames it only compares once.
 //!
-//! Observations are compared with a record file's ([`ObservationRef`]) in place; the
-//! oracles that need real [`Observation`]s get them from [`CompactReference::observations`].
+//! Observations are compared with a record file's ([`ObservationRef`]) in place: the
+//! encoding is a function of the input and the output frame, so when both sides are
+//! patches their bytes are compared and neither frame is rebuilt. The oracles that need
+//! real [`Observation`]s get them from [`CompactReference::observations`].
 
 use maestro_interpreter::Action as Sent;
-use maestro_runtime::exec::wire::{ObservationRef, RecordRun};
+use maestro_runtime::exec::wire::{frame_patches, FrameRef, ObservationRef, PatchMemo, RecordRun};
 use maestro_runtime::{InputPacket, Observation};
 
 /// What the NF did with one packet, with where its frame lives in `bytes`.
@@ -23,6 +26,8 @@ struct Entry {
     frame: Frame,
     /// Start of the frame's data in `bytes` (patches or whole bytes).
     at: usize,
+    /// Length of that data.
+    len: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,28 +41,25 @@ enum Action {
 enum Frame {
     /// No frame (a drop).
     None,
-    /// The input frame with `count` patches, each `offset: u16 LE, len: u16 LE, bytes`.
-    Patched { count: u32 },
-    /// Its own `len` bytes (a different length than the input, or no shorter as patches).
-    Whole { len: usize },
+    /// The input frame with `count` patches, as [`frame_patches`] encodes them.
+    Patched { count: u8 },
+    /// Its own bytes (another length than the input, or no shorter as patches).
+    Whole,
 }
-
-/// Patches this close together are merged: a 4-byte patch header costs more than the
-/// equal bytes between them.
-const MERGE_GAP: usize = 4;
 
 /// The observations of one trace, in input order, each relative to its input frame.
 #[derive(Debug, Default)]
 pub struct CompactReference {
     entries: Vec<Entry>,
     bytes: Vec<u8>,
+    memo: PatchMemo,
 }
 
 impl CompactReference {
     pub fn with_capacity(packets: usize) -> CompactReference {
         CompactReference {
             entries: Vec::with_capacity(packets),
-            bytes: Vec::new(),
+            ..CompactReference::default()
         }
     }
 
@@ -83,99 +85,55 @@ impl CompactReference {
     /// [`CompactReference::push`] for what the interpreter's `process_into` gives: the
     /// action, and the frame in a buffer the caller reuses (ignored for a drop).
     pub fn push_action(&mut self, input: &[u8], sent: Sent, frame: &[u8]) {
-        let (action, port, frame) = match sent {
-            Sent::Drop => (Action::Drop, 0, None),
-            Sent::Forward(port) => (Action::Forward, port, Some(frame)),
-            Sent::Flood => (Action::Flood, 0, Some(frame)),
+        let (action, port) = match sent {
+            Sent::Drop => (Action::Drop, 0),
+            Sent::Forward(port) => (Action::Forward, port),
+            Sent::Flood => (Action::Flood, 0),
         };
         let at = self.bytes.len();
-        let frame = match frame {
-            None => Frame::None,
-            Some(out) => self.push_frame(input, out),
+        let frame = if action == Action::Drop {
+            Frame::None
+        } else if let Some(count) =
+            frame_patches(input, frame, &mut self.bytes, Some(&mut self.memo))
+        {
+            Frame::Patched { count }
+        } else {
+            self.bytes.extend_from_slice(frame);
+            Frame::Whole
         };
         self.entries.push(Entry {
             action,
             port,
             frame,
             at,
+            len: self.bytes.len() - at,
         });
     }
 
-    /// Stores `out` as patches of `input` when that is possible and no longer.
-    fn push_frame(&mut self, input: &[u8], out: &[u8]) -> Frame {
-        let at = self.bytes.len();
-        if input.len() == out.len() && out.len() <= usize::from(u16::MAX) {
-            let mut count = 0u32;
-            let mut i = 0;
-            while i < out.len() {
-                // Equal stretches (most of a frame) are skipped a word at a time.
-                if let (Some(a), Some(b)) = (input.get(i..i + 8), out.get(i..i + 8)) {
-                    if a == b {
-                        i += 8;
-                        continue;
-                    }
-                }
-                if input[i] == out[i] {
-                    i += 1;
-                    continue;
-                }
-                // A run of differences, extended over short equal gaps.
-                let start = i;
-                let mut end = i + 1;
-                let mut j = end;
-                while j < out.len() && j - end <= MERGE_GAP {
-                    if input[j] != out[j] {
-                        end = j + 1;
-                    }
-                    j += 1;
-                }
-                self.bytes.extend_from_slice(&(start as u16).to_le_bytes());
-                self.bytes
-                    .extend_from_slice(&((end - start) as u16).to_le_bytes());
-                self.bytes.extend_from_slice(&out[start..end]);
-                count += 1;
-                i = end;
-            }
-            if self.bytes.len() - at < out.len() {
-                return Frame::Patched { count };
-            }
-            self.bytes.truncate(at);
-        }
-        self.bytes.extend_from_slice(out);
-        Frame::Whole { len: out.len() }
-    }
-
-    /// Writes entry `e`'s frame (input `input`) into `buf`.
-    fn frame_into(&self, e: &Entry, input: &[u8], buf: &mut Vec<u8>) {
-        buf.clear();
+    /// Entry `e`'s frame as a record file would hold it (input `input`).
+    fn frame_ref<'a>(&'a self, e: &Entry, input: &'a [u8]) -> FrameRef<'a> {
+        let data = &self.bytes[e.at..e.at + e.len];
         match e.frame {
-            Frame::None => {}
-            Frame::Whole { len } => buf.extend_from_slice(&self.bytes[e.at..e.at + len]),
-            Frame::Patched { count } => {
-                buf.extend_from_slice(input);
-                let mut p = &self.bytes[e.at..];
-                for _ in 0..count {
-                    let offset = usize::from(u16::from_le_bytes([p[0], p[1]]));
-                    let len = usize::from(u16::from_le_bytes([p[2], p[3]]));
-                    buf[offset..offset + len].copy_from_slice(&p[4..4 + len]);
-                    p = &p[4 + len..];
-                }
-            }
+            Frame::Patched { count } => FrameRef::Patched {
+                base: input,
+                count,
+                patches: data,
+            },
+            Frame::None | Frame::Whole => FrameRef::Whole(data),
         }
     }
 
     /// Observation `i` (of input `input`, the frame it was pushed with).
     pub fn observation(&self, i: usize, input: &[u8]) -> Option<Observation> {
         let e = self.entries.get(i)?;
-        let mut bytes = Vec::new();
-        self.frame_into(e, input, &mut bytes);
+        let bytes = || self.frame_ref(e, input).to_vec();
         Some(match e.action {
             Action::Drop => Observation::Drop,
             Action::Forward => Observation::Forward {
                 port: e.port,
-                bytes,
+                bytes: bytes(),
             },
-            Action::Flood => Observation::Flood { bytes },
+            Action::Flood => Observation::Flood { bytes: bytes() },
         })
     }
 
@@ -195,7 +153,6 @@ impl CompactReference {
         if run.len() != self.len() || inputs.len() != self.len() {
             return false;
         }
-        let mut buf = Vec::new();
         self.entries
             .iter()
             .zip(inputs)
@@ -209,16 +166,30 @@ impl CompactReference {
                     (Action::Forward, ObservationRef::Forward { port, frame })
                         if port == e.port =>
                     {
-                        self.frame_into(e, &p.data, &mut buf);
-                        frame.eq_bytes(&buf)
+                        self.frame_matches(e, &p.data, &frame)
                     }
                     (Action::Flood, ObservationRef::Flood { frame }) => {
-                        self.frame_into(e, &p.data, &mut buf);
-                        frame.eq_bytes(&buf)
+                        self.frame_matches(e, &p.data, &frame)
                     }
                     _ => false,
                 }
             })
+    }
+
+    /// Whether entry `e`'s frame is `actual`: by the encodings where both are patches or
+    /// both whole (each encoding stands for one frame), else by rebuilding ours.
+    fn frame_matches(&self, e: &Entry, input: &[u8], actual: &FrameRef<'_>) -> bool {
+        let ours = &self.bytes[e.at..e.at + e.len];
+        match (e.frame, actual) {
+            (
+                Frame::Patched { count },
+                FrameRef::Patched {
+                    count: c, patches, ..
+                },
+            ) => count == *c && patches.get(..ours.len()) == Some(ours),
+            (Frame::Whole, FrameRef::Whole(b)) => *b == ours,
+            _ => actual.eq_bytes(&self.frame_ref(e, input).to_vec()),
+        }
     }
 
     /// Bytes held, for the record.
@@ -381,6 +352,15 @@ mod record_tests {
         inputs: &[InputPacket],
         obs: &[Observation],
     ) -> std::path::PathBuf {
+        record_file_as(dir, inputs, obs, FrameEncoding::InputPatches)
+    }
+
+    fn record_file_as(
+        dir: &std::path::Path,
+        inputs: &[InputPacket],
+        obs: &[Observation],
+        frames: FrameEncoding,
+    ) -> std::path::PathBuf {
         let path = dir.join("records.bin");
         let header = RecordHeader {
             nf: "test".into(),
@@ -391,7 +371,7 @@ mod record_tests {
             rtm: "not applicable".into(),
             parse_mode: "strict".into(),
             renamed: Vec::new(),
-            frames: FrameEncoding::InputPatches,
+            frames,
         };
         let mut w = RecordFileWriter::create(&path, &header).expect("create");
         for (p, o) in inputs.iter().zip(obs) {
@@ -444,6 +424,17 @@ mod record_tests {
             let run = RecordRun::read(&path, &inputs).expect("read");
             assert!(!reference.matches_run(&inputs, &run), "change {k}");
         }
+        // Frames stored whole are compared by rebuilding ours.
+        let path = record_file_as(dir.path(), &inputs, &expected, FrameEncoding::Whole);
+        let run = RecordRun::read(&path, &inputs).expect("read");
+        assert!(reference.matches_run(&inputs, &run), "whole frames");
+        let path = record_file_as(dir.path(), &inputs, &changes[0], FrameEncoding::Whole);
+        let run = RecordRun::read(&path, &inputs).expect("read");
+        assert!(
+            !reference.matches_run(&inputs, &run),
+            "whole frames, one byte changed"
+        );
+
         let path = record_file(dir.path(), &inputs[..5], &expected[..5]);
         let run = RecordRun::read(&path, &inputs[..5]).expect("read");
         assert!(!reference.matches_run(&inputs, &run), "a missing packet");

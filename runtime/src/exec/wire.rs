@@ -1398,6 +1398,35 @@ fn encode_patches(
     true
 }
 
+/// `out` as a record file written with [`FrameEncoding::InputPatches`] stores it against
+/// its input `base`: `Some(count)` with the patches appended to `patches` (what
+/// [`FrameRef::Patched`] holds), or `None`, appending nothing, where the file stores the
+/// frame whole (another length, or no shorter as patches).
+///
+/// The encoding is a function of `base` and `out` alone, so two frames patched against
+/// one base are equal exactly when their patches are: the checker compares a run's frames
+/// with the reference's that way, without rebuilding either. `memo` (per caller) only
+/// saves time.
+pub fn frame_patches(
+    base: &[u8],
+    out: &[u8],
+    patches: &mut Vec<u8>,
+    memo: Option<&mut PatchMemo>,
+) -> Option<u8> {
+    if base.len() != out.len() || out.len() > MAX_FRAME as usize {
+        return None;
+    }
+    let mark = patches.len();
+    if !encode_patches(base, out, patches, memo) {
+        return None;
+    }
+    // Drop the form and count bytes that lead an entry's frame.
+    let count = patches[mark + 1];
+    patches.copy_within(mark + 2.., mark);
+    patches.truncate(patches.len() - 2);
+    Some(count)
+}
+
 /// Encodes a frame (at most [`MAX_FRAME`] bytes: checked by the caller).
 fn encode_frame(
     frames: FrameEncoding,
@@ -2551,6 +2580,40 @@ mod tests {
         }
         w.finish(&file.trailer).unwrap();
         sink.take()
+    }
+
+    proptest! {
+        /// Patches against one base decode to their frame, and two frames get the same
+        /// patches exactly when they are equal (the checker compares frames by them).
+        #[test]
+        fn frame_patches_stand_for_their_frame(
+            base in proptest::collection::vec(any::<u8>(), 1..300),
+            edits in proptest::collection::vec((0usize..300, any::<u8>(), any::<bool>()), 0..20),
+        ) {
+            let mut a = base.clone();
+            let mut b = base.clone();
+            for (at, v, both) in &edits {
+                let at = at % base.len();
+                a[at] = *v;
+                if *both {
+                    b[at] = *v;
+                }
+            }
+            let encode = |out: &[u8]| {
+                let mut p = Vec::new();
+                frame_patches(&base, out, &mut p, None).map(|count| (count, p))
+            };
+            for (out, enc) in [(&a, encode(&a)), (&b, encode(&b))] {
+                if let Some((count, patches)) = &enc {
+                    let frame = FrameRef::Patched { base: &base, count: *count, patches };
+                    prop_assert_eq!(&frame.to_vec(), out);
+                }
+            }
+            if let (Some(x), Some(y)) = (encode(&a), encode(&b)) {
+                prop_assert_eq!(x == y, a == b);
+            }
+            prop_assert_eq!(frame_patches(&base, &base[1..], &mut Vec::new(), None), None);
+        }
     }
 
     /// A file written over a longer one holds exactly the new contents, whether the
