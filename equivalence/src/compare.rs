@@ -807,7 +807,10 @@ impl Flows {
     const NONE: u32 = u32::MAX;
 
     pub fn of(inputs: &[InputPacket], mode: ParseMode) -> Flows {
-        let mut known: FastMap<OrderKey, u32> = FastMap::default();
+        // Sized for a flow per eight packets up front: growing from empty rehashed
+        // every flow seen so far at each doubling.
+        let mut known: FastMap<OrderKey, u32> =
+            FastMap::with_capacity_and_hasher(inputs.len() / 8, Default::default());
         let ids = inputs
             .iter()
             .map(|p| match order_key(p, mode) {
