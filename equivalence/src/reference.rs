@@ -3,7 +3,7 @@
 //! Most NFs send a packet out with a few header bytes changed (fw rewrites the two MAC
 //! addresses), so an observation is stored as patches of its input frame, in exactly the
 //! encoding record files use for `--patch-frames` ([`frame_patches`]). On a million
-//! packets that is about a fifth of the memory of one `Vec<u8>` per frame, and the
+//! packets that is about a third of the memory of one `Vec<u8>` per frame, and the
 //! checker, which runs the interpreter beside the generated binaries on a few cores,
 //! spends its time on the NF's work instead of on allocating, faulting in and evicting
 //! frames it only compares once.
