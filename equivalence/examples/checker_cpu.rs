@@ -8,11 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use maestro_build::Builder;
-use maestro_equivalence::report::{SourceKind, SourceReport, VerifyReport};
-use maestro_equivalence::verify::{Source, Verifier, VerifyOptions};
-use maestro_runtime::exec::Strategy;
-use maestro_trafficgen::{FlowSpec, TraceConfig, TraceGen};
+#[path = "../benches/support/workload.rs"]
+mod workload;
+use workload::Workload;
 
 /// CPU time (user + system) and minor page faults so far of this process or (`kids`) of
 /// its waited-for children.
@@ -34,49 +32,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    // As `maestro verify` does.
-    maestro_runtime::memory::retain_freed_memory();
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut opts = VerifyOptions::new(manifest.join("../nfs/fw"));
-    opts.strategies = vec![Strategy::Sn];
-    opts.cores = 2;
-    opts.seeds = 0;
-    let builder = Builder::new(Some(manifest.join("../target/maestro-cache-bench")));
-    let work = opts.work_dir.clone();
-    let verifier = Verifier::prepare(opts, &builder, Box::new(|_| {})).expect("fw builds");
-    let base = TraceConfig::default();
-    let config = TraceConfig {
-        packets: 1_000_000,
-        seed: 7,
-        reply_ratio: 0.5,
-        flows: FlowSpec {
-            count: 40_000,
-            ..base.flows.clone()
-        },
-        ..base
-    };
-    let packets: Vec<_> = TraceGen::new(config).expect("trace").collect();
-    let n = packets.len();
-    let source = Source {
-        report: SourceReport {
-            name: "synthetic:1M".into(),
-            kind: SourceKind::Synthetic,
-            purpose: "benchmark".into(),
-            packets: n as u64,
-            refused: 0,
-            refused_reasons: Vec::new(),
-        },
-        packets,
-    };
+    let workload = Workload::prepare();
     println!("iteration  wall_ms  checker_cpu_ms  binaries_cpu_ms  total_cpu_ms  checker_faults  binaries_faults");
     for k in 0..iterations {
         let ((self0, sf0), (kids0, kf0)) = (usage(false), usage(true));
         let t = Instant::now();
-        let mut report = VerifyReport::new("fw", false);
-        verifier
-            .check_source(&source, &[Strategy::Sn], &mut report)
-            .expect("checks");
-        assert!(report.strategies.iter().all(|r| r.failures == 0));
+        workload.check();
         let wall = t.elapsed();
         let ((self1, sf1), (kids1, kf1)) = (usage(false), usage(true));
         let (me, kids) = (self1 - self0, kids1 - kids0);
@@ -90,5 +51,4 @@ fn main() {
             kf1 - kf0
         );
     }
-    let _ = std::fs::remove_dir_all(&work);
 }

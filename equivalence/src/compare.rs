@@ -28,7 +28,7 @@ use maestro_interpreter::{InterpError, InterpOptions, Interpreter};
 use maestro_runtime::exec::engine::{commit_order, PacketRecord};
 use maestro_runtime::exec::rename::{Field as RField, Translation};
 use maestro_runtime::exec::wire::AccessCount;
-use maestro_runtime::exec::{shard_capacity, RenamedField, StateObjectInfo, Strategy};
+use maestro_runtime::exec::{shard_capacity, KeyHasher, RenamedField, StateObjectInfo, Strategy};
 use maestro_runtime::packet::{PacketView, ParseMode};
 use maestro_runtime::{InputPacket, Observation};
 
@@ -749,49 +749,9 @@ type OrderKey = (u16, u32, u32, u8, u8, u32);
 
 /// A hash map keyed by tuples the checker builds from trace data. SipHash's resistance
 /// to chosen keys buys nothing against a trace the user hands in (at worst a slow
-/// check) and cost a third of [`order`] on a million packets.
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
-
-/// Multiply-rotate hashing of integer words (the scheme of rustc's `FxHasher`), with a
-/// final rotation: a product's high bits are the well-mixed ones, and the map picks a
-/// bucket from the low bits.
-#[derive(Clone, Copy, Default)]
-struct FastHasher(u64);
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.add(u64::from(v));
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.add(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
+/// check) and cost a third of [`order`] on a million packets; the runtime's key hasher
+/// (a multiply per word and a final mix) is the one the access logs use.
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// The directed flow of every input packet, as dense ids (see [`order_key`]): computed
 /// once per trace, so that checking the order of each run is a pass over arrays, and
