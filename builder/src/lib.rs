@@ -23,6 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Digest of the runtime sources this crate was compiled with.
 pub const RUNTIME_DIGEST: &str = env!("MAESTRO_RUNTIME_DIGEST");
 
+/// Part of every cache key. Version 2: caches of version 1 may hold another version's
+/// binary under a crate's key (see [`touch_files`]), so none of them is reused.
+const CACHE_VERSION: u32 = 2;
+
 /// Why a generated crate could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -125,13 +129,14 @@ impl Builder {
             return cached(&staging);
         }
         create_dir(&self.cache.join("builds"))?;
-        // One build per crate at a time, across threads and processes: a second builder
-        // waits here, then finds the first one's binary. Without it, the second would
-        // delete and rewrite a binary the first is already running ("text file busy").
-        let lock_path = self
-            .cache
-            .join("builds")
-            .join(format!("{package}-{key}.lock"));
+        // One build per package name at a time, across threads and processes:
+        // - every version of a package is built to the same `target/release/{package}`, so
+        //   two versions (an NF under two configs) built at once could each copy the
+        //   other's binary between its `cargo build` and its copy;
+        // - a second builder of the same version waits here, then finds the first one's
+        //   binary, instead of deleting and rewriting a binary the first is already
+        //   running ("text file busy").
+        let lock_path = self.cache.join("builds").join(format!("{package}.lock"));
         let lock = std::fs::File::create(&lock_path).map_err(|source| BuildError::Cache {
             path: lock_path.clone(),
             source,
@@ -148,6 +153,10 @@ impl Builder {
             // The folder could not be replaced; build over what is there.
             let _ = std::fs::remove_dir_all(&staging);
         }
+        touch_files(&dir).map_err(|source| BuildError::Cache {
+            path: dir.clone(),
+            source,
+        })?;
         self.cargo_build(&dir, package)?;
         let target = self.cache.join("target");
         let built = target.join("release").join(package);
@@ -306,12 +315,40 @@ fn digest_dir(dir: &Path) -> std::io::Result<String> {
     }
     files.sort();
     let mut h = DefaultHasher::new();
+    CACHE_VERSION.hash(&mut h);
     RUNTIME_DIGEST.hash(&mut h);
     for f in &files {
         f.strip_prefix(dir).unwrap_or(f).hash(&mut h);
         std::fs::read(f)?.hash(&mut h);
     }
     Ok(format!("{:016x}", h.finish()))
+}
+
+/// Sets the modification time of every file under `dir` to now.
+///
+/// Cargo keys a build unit of a path package by its path relative to its workspace root,
+/// so every version of a generated crate (one NF under two configs) is the same unit in
+/// the shared target folder, and cargo decides whether it is fresh by comparing the
+/// sources' times with the last build's. A version written while another was building
+/// would look older than that build and not be compiled: its binary would be the other
+/// version's. Under the package's lock, "now" is after every earlier build of it.
+fn touch_files(dir: &Path) -> std::io::Result<()> {
+    let now = std::time::SystemTime::now();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)?
+                    .set_modified(now)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Linux's "text file busy": exec of a file some process holds open for writing.
@@ -407,6 +444,36 @@ mod tests {
         });
         assert_eq!(builds.iter().filter(|b| !b.cached).count(), 1);
         assert!(builds.windows(2).all(|w| w[0].binary == w[1].binary));
+    }
+
+    /// Versions of one package built at once each get their own program (they share
+    /// the cargo output path, so their builds must not interleave).
+    #[test]
+    fn concurrent_builds_of_two_versions_keep_them_apart() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let b = Builder::new(Some(cache.path().to_path_buf())).with_progress(false);
+        std::thread::scope(|s| {
+            for round in 0..2 {
+                let handles: Vec<_> = ["left", "right"]
+                    .into_iter()
+                    .map(|text| {
+                        let b = &b;
+                        s.spawn(move || {
+                            let text = format!("{text}-{round}");
+                            let built = b
+                                .build("hello-gen", |d| write_hello(d, &text))
+                                .expect("builds");
+                            let out =
+                                retry_busy(|| Command::new(&built.binary).output()).expect("runs");
+                            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), text);
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join().expect("no panic");
+                }
+            }
+        });
     }
 
     #[test]
