@@ -301,19 +301,7 @@ fn nanos() -> u128 {
 
 /// Digest of every file under `dir` (relative names and contents) and of the runtime.
 fn digest_dir(dir: &Path) -> std::io::Result<String> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = files_under(dir)?;
     let mut h = DefaultHasher::new();
     CACHE_VERSION.hash(&mut h);
     RUNTIME_DIGEST.hash(&mut h);
@@ -334,6 +322,18 @@ fn digest_dir(dir: &Path) -> std::io::Result<String> {
 /// version's. Under the package's lock, "now" is after every earlier build of it.
 fn touch_files(dir: &Path) -> std::io::Result<()> {
     let now = std::time::SystemTime::now();
+    for f in files_under(dir)? {
+        std::fs::File::options()
+            .write(true)
+            .open(&f)?
+            .set_modified(now)?;
+    }
+    Ok(())
+}
+
+/// Every file under `dir`, at any depth, sorted.
+fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d)? {
@@ -341,14 +341,12 @@ fn touch_files(dir: &Path) -> std::io::Result<()> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&p)?
-                    .set_modified(now)?;
+                files.push(p);
             }
         }
     }
-    Ok(())
+    files.sort();
+    Ok(files)
 }
 
 /// Linux's "text file busy": exec of a file some process holds open for writing.
