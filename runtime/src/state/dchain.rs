@@ -15,8 +15,9 @@ pub const DCHAIN_MAX_CAPACITY: u32 = 1 << 20;
 /// because `now` never decreases. All operations are O(1).
 #[derive(Debug, Clone)]
 pub struct DChain {
-    ages: AgeList,
-    stamps: Vec<u64>,
+    /// The age order, with each index's timestamp kept in its cell.
+    ages: AgeList<u64>,
+    capacity: u32,
     /// The free stack; its top is the last element.
     free: Vec<u32>,
 }
@@ -27,14 +28,14 @@ impl DChain {
         check_capacity("dchain", capacity, DCHAIN_MAX_CAPACITY)?;
         Ok(DChain {
             ages: AgeList::new(capacity),
-            stamps: vec![0; capacity as usize],
+            capacity,
             free: (0..capacity).rev().collect(),
         })
     }
 
     /// The size of the index range.
     pub fn capacity(&self) -> u32 {
-        self.stamps.len() as u32
+        self.capacity
     }
 
     /// Pops the top of the free stack, stamps it `now` and makes it the most recent.
@@ -42,8 +43,7 @@ impl DChain {
     #[inline]
     pub fn allocate(&mut self, now: u64) -> Option<u32> {
         let i = self.free.pop()?;
-        self.stamps[i as usize] = now;
-        self.ages.push_back(i);
+        self.ages.push_back(i, now);
         Some(i)
     }
 
@@ -54,8 +54,7 @@ impl DChain {
         if !self.ages.contains(index) {
             return false;
         }
-        self.stamps[index as usize] = now;
-        self.ages.move_to_back(index);
+        self.ages.move_to_back(index, now);
         true
     }
 
@@ -64,7 +63,7 @@ impl DChain {
     #[inline]
     pub fn expire_one(&mut self, threshold: u64) -> Option<u32> {
         let head = self.ages.front()?;
-        if self.stamps[head as usize] >= threshold {
+        if self.ages.value(head) >= threshold {
             return None;
         }
         self.ages.unlink(head);
@@ -101,9 +100,7 @@ impl DChain {
     /// The timestamp of an allocated index; `None` if free or out of range.
     #[inline]
     pub fn timestamp(&self, index: u32) -> Option<u64> {
-        self.ages
-            .contains(index)
-            .then(|| self.stamps[index as usize])
+        self.ages.contains(index).then(|| self.ages.value(index))
     }
 
     /// How many indexes are allocated.
@@ -128,7 +125,7 @@ impl DChain {
     /// The least recently touched allocated index and its timestamp.
     #[inline]
     pub fn oldest(&self) -> Option<(u32, u64)> {
-        self.ages.front().map(|i| (i, self.stamps[i as usize]))
+        self.ages.front().map(|i| (i, self.ages.value(i)))
     }
 }
 

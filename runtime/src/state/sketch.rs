@@ -88,10 +88,10 @@ impl CountMinSketch {
             let row = &mut self.rows[r];
             if row.contains(c) {
                 self.counts[slot] = self.counts[slot].saturating_add(1);
-                row.move_to_back(c);
+                row.move_to_back(c, ());
             } else {
                 self.counts[slot] = 0;
-                row.push_back(c);
+                row.push_back(c, ());
             }
             self.stamps[slot] = now;
         }
@@ -104,7 +104,7 @@ impl CountMinSketch {
             let row = &mut self.rows[r];
             if row.contains(c) {
                 self.stamps[r * width + c as usize] = now;
-                row.move_to_back(c);
+                row.move_to_back(c, ());
             }
         }
     }
