@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # pkg-config and a C toolchain for -sys crates; Z3 (the analyzer links the system
-    # libz3, and z3-sys generates its bindings with libclang); later stages add libdpdk-dev.
+    # libz3, and z3-sys generates its bindings with libclang); DPDK 22.11 for dpdk-sys.
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config build-essential libz3-dev libclang-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config build-essential libz3-dev libclang-dev libdpdk-dev >/dev/null
 fi
 
 cargo build --release --locked -p maestro
