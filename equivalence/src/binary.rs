@@ -69,8 +69,12 @@ pub struct RenamedInfo {
 pub struct RecordRequest {
     pub strategy: Strategy,
     pub cores: usize,
-    /// `None`: real threads, pinned; `Some(seed)`: the deterministic schedule.
+    /// `None`: real threads; `Some(seed)`: the deterministic schedule.
     pub seed: Option<u64>,
+    /// Pin real threads to CPUs (one each). Right when the run has the CPUs to itself;
+    /// when more threads run at once than there are CPUs, pinning stops the kernel from
+    /// moving a worker off a CPU that another run's thread also wants.
+    pub pin: bool,
     /// RSS configuration file (JSON) for parallel strategies.
     pub rss: Option<PathBuf>,
     pub instrument: bool,
@@ -88,6 +92,7 @@ impl RecordRequest {
             strategy,
             cores,
             seed: None,
+            pin: true,
             rss: None,
             instrument: false,
             mutant: None,
@@ -98,6 +103,20 @@ impl RecordRequest {
 
     /// The schedule as the report names it.
     pub fn schedule_name(&self) -> String {
+        match self.seed {
+            None if self.unpinned() => "threads-unpinned".to_string(),
+            None => "threads".to_string(),
+            Some(s) => format!("seed:{s}"),
+        }
+    }
+
+    /// Real threads that the kernel may move between CPUs.
+    fn unpinned(&self) -> bool {
+        self.seed.is_none() && !self.pin
+    }
+
+    /// The binary's `--schedule` argument (pinning is its own flag).
+    fn schedule_arg(&self) -> String {
         match self.seed {
             None => "threads".to_string(),
             Some(s) => format!("seed:{s}"),
@@ -209,13 +228,16 @@ impl GeneratedBinary {
             .arg(output.path())
             .args(["--strategy", req.strategy.name()])
             .args(["--cores", &req.cores.to_string()])
-            .args(["--schedule", &req.schedule_name()])
+            .args(["--schedule", &req.schedule_arg()])
             .args(["--parse-mode", req.parse_mode])
             // Most frames leave with a few header bytes changed: the file stores the
             // changes, and the checker reads it with the inputs it wrote.
             .arg("--patch-frames");
         if let Some(rss) = &req.rss {
             cmd.arg("--rss").arg(rss);
+        }
+        if req.unpinned() {
+            cmd.arg("--no-pin");
         }
         if req.instrument {
             cmd.arg("--instrument");
@@ -235,10 +257,11 @@ impl GeneratedBinary {
             child: None,
             binary: binary.clone(),
             command: format!(
-                "record --strategy {} --cores {} --schedule {}",
+                "record --strategy {} --cores {} --schedule {}{}",
                 req.strategy.name(),
                 req.cores,
-                req.schedule_name()
+                req.schedule_arg(),
+                if req.unpinned() { " --no-pin" } else { "" }
             ),
             output,
             stderr: stderr_path,
@@ -421,5 +444,21 @@ mod tests {
         drop((again, other));
         drop(pool);
         assert!(!path.exists());
+    }
+
+    /// Unpinned real threads are named so in the report and passed on as `--no-pin`; a
+    /// seeded schedule runs on one thread, so pinning does not apply to it.
+    #[test]
+    fn pinning_shows_in_the_schedule_name_only_for_real_threads() {
+        let mut req = RecordRequest::new(Strategy::Sn, 2);
+        assert_eq!(req.schedule_name(), "threads");
+        req.pin = false;
+        assert!(req.unpinned());
+        assert_eq!(req.schedule_name(), "threads-unpinned");
+        assert_eq!(req.schedule_arg(), "threads");
+        req.seed = Some(3);
+        assert!(!req.unpinned());
+        assert_eq!(req.schedule_name(), "seed:3");
+        assert_eq!(req.schedule_arg(), "seed:3");
     }
 }

@@ -184,6 +184,15 @@ pub struct Verifier {
     renamed: Vec<Renamed>,
     /// Status lines for the user (progress).
     progress: Box<dyn Fn(&str) + Send + Sync>,
+    /// Whether real-thread runs pin their workers: only when the threads that run at
+    /// once (see [`threads_at_once`]) fit the machine's CPUs.
+    pin_threads: bool,
+}
+
+/// The most threads that run at once while a source is checked: the interpreter, and the
+/// workers of the [`IN_FLIGHT`] widest binaries (`seq` has one; a parallel run `cores`).
+fn threads_at_once(cores: usize) -> usize {
+    1 + 1 + (IN_FLIGHT - 1) * cores
 }
 
 fn parse_mode_name(mode: ParseMode) -> &'static str {
@@ -425,6 +434,8 @@ impl Verifier {
                 in_ports: r.in_ports.clone(),
             })
             .collect();
+        let pin_threads = threads_at_once(opts.cores)
+            <= std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Verifier {
             opts,
             program,
@@ -438,6 +449,7 @@ impl Verifier {
             state,
             renamed,
             progress,
+            pin_threads,
         })
     }
 
@@ -592,6 +604,7 @@ impl Verifier {
             strategy,
             cores,
             seed,
+            pin: self.pin_threads,
             rss: match strategy {
                 Strategy::Seq => None,
                 Strategy::Sn => Some(self.rss_path.clone()),
@@ -1185,6 +1198,15 @@ pub fn class_totals(report: &VerifyReport) -> Vec<(DivergenceClass, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On 2 CPUs the default check (interpreter, `seq`, `sn` on 2 cores at once) has
+    /// more threads than CPUs, so it does not pin; 16 CPUs have room for it.
+    #[test]
+    fn threads_at_once_count_the_interpreter_and_both_binaries() {
+        assert_eq!(threads_at_once(2), 4);
+        assert_eq!(threads_at_once(8), 10);
+        assert!(threads_at_once(2) > 2 && threads_at_once(2) <= 16);
+    }
 
     #[test]
     fn free_space_is_known_for_existing_folders_only() {
