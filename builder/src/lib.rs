@@ -4,8 +4,11 @@
 //! compile it first. A build is keyed by a digest of every file of the generated crate
 //! (which covers the NF, its config, the generator version and any mutant option) and of
 //! the runtime's sources at the time this crate was compiled, so an unchanged NF is never
-//! rebuilt and a changed runtime always is. All builds share one cargo target directory
-//! in the cache, so the runtime and its dependencies compile once.
+//! rebuilt and a changed runtime always is. Cargo features are part of the key too: a
+//! build with [`DPDK_FEATURE`] (the generated binary's `dpdk` command) is its own cache
+//! entry, keyed also by the sources of `maestro-dpdk` and `dpdk-sys`. All builds share
+//! one cargo target directory in the cache, so the runtime and its dependencies compile
+//! once.
 //!
 //! Layout of the cache (`$MAESTRO_CACHE`, else `$XDG_CACHE_HOME/maestro`, else
 //! `~/.cache/maestro`):
@@ -22,6 +25,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Digest of the runtime sources this crate was compiled with.
 pub const RUNTIME_DIGEST: &str = env!("MAESTRO_RUNTIME_DIGEST");
+
+/// Digest of the `maestro-dpdk` and `dpdk-sys` sources this crate was compiled with.
+pub const DPDK_DIGEST: &str = env!("MAESTRO_DPDK_DIGEST");
+
+/// The cargo feature of generated crates that adds the `dpdk` command (and links
+/// `maestro-dpdk`, hence DPDK).
+pub const DPDK_FEATURE: &str = "dpdk";
 
 /// Part of every cache key. Version 2: caches of version 1 may hold another version's
 /// binary under a crate's key (see [`touch_files`]), so none of them is reused.
@@ -105,11 +115,30 @@ impl Builder {
     where
         F: FnOnce(&Path) -> Result<(), String>,
     {
+        self.build_with_features(package, &[], write)
+    }
+
+    /// [`Builder::build`] with cargo `features` on (`cargo build --features ...`). The
+    /// features are part of the cache key, so the same crate with and without them are
+    /// two cache entries; with [`DPDK_FEATURE`] the key also covers `maestro-dpdk` and
+    /// `dpdk-sys`.
+    pub fn build_with_features<F>(
+        &self,
+        package: &str,
+        features: &[&str],
+        write: F,
+    ) -> Result<Built, BuildError>
+    where
+        F: FnOnce(&Path) -> Result<(), String>,
+    {
+        let mut features: Vec<&str> = features.to_vec();
+        features.sort_unstable();
+        features.dedup();
         let staging_root = self.cache.join("staging");
         let staging = staging_root.join(format!("{package}-{}-{}", std::process::id(), nanos()));
         create_dir(&staging)?;
         write(&staging).map_err(BuildError::Write)?;
-        let key = digest_dir(&staging).map_err(|source| BuildError::Cache {
+        let key = digest_dir(&staging, &features).map_err(|source| BuildError::Cache {
             path: staging.clone(),
             source,
         })?;
@@ -157,7 +186,7 @@ impl Builder {
             path: dir.clone(),
             source,
         })?;
-        self.cargo_build(&dir, package)?;
+        self.cargo_build(&dir, package, &features)?;
         let target = self.cache.join("target");
         let built = target.join("release").join(package);
         if !built.is_file() {
@@ -187,17 +216,22 @@ impl Builder {
         })
     }
 
-    /// `cargo build --release --offline` with a progress line per compiled crate.
-    fn cargo_build(&self, dir: &Path, package: &str) -> Result<(), BuildError> {
+    /// `cargo build --release --offline [--features ...]` with a progress line per
+    /// compiled crate.
+    fn cargo_build(&self, dir: &Path, package: &str, features: &[&str]) -> Result<(), BuildError> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let mut child = Command::new(&cargo)
-            .args([
-                "build",
-                "--release",
-                "--offline",
-                "--message-format",
-                "json-render-diagnostics",
-            ])
+        let mut command = Command::new(&cargo);
+        command.args([
+            "build",
+            "--release",
+            "--offline",
+            "--message-format",
+            "json-render-diagnostics",
+        ]);
+        if !features.is_empty() {
+            command.arg("--features").arg(features.join(","));
+        }
+        let mut child = command
             .arg("--manifest-path")
             .arg(dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", self.cache.join("target"))
@@ -299,12 +333,20 @@ fn nanos() -> u128 {
         .unwrap_or(0)
 }
 
-/// Digest of every file under `dir` (relative names and contents) and of the runtime.
-fn digest_dir(dir: &Path) -> std::io::Result<String> {
+/// Digest of every file under `dir` (relative names and contents), of the runtime, and
+/// of the features (sorted) with what they link.
+fn digest_dir(dir: &Path, features: &[&str]) -> std::io::Result<String> {
     let files = files_under(dir)?;
     let mut h = DefaultHasher::new();
     CACHE_VERSION.hash(&mut h);
     RUNTIME_DIGEST.hash(&mut h);
+    // Nothing is added without features: their keys stay what they were.
+    if !features.is_empty() {
+        features.hash(&mut h);
+        if features.contains(&DPDK_FEATURE) {
+            DPDK_DIGEST.hash(&mut h);
+        }
+    }
     for f in &files {
         f.strip_prefix(dir).unwrap_or(f).hash(&mut h);
         std::fs::read(f)?.hash(&mut h);
@@ -472,6 +514,51 @@ mod tests {
                 }
             }
         });
+    }
+
+    /// A crate whose binary says whether its `loud` feature is on.
+    fn write_featured(dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[package]\nname = \"featured-gen\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             [workspace]\n[features]\nloud = []\n",
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("src/main.rs"),
+            "fn main() { println!(\"{}\", cfg!(feature = \"loud\")); }\n",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn features_are_built_and_keyed_apart() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let b = Builder::new(Some(cache.path().to_path_buf())).with_progress(false);
+        let run = |built: &Built| {
+            let out = retry_busy(|| Command::new(&built.binary).output()).expect("runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let plain = b.build("featured-gen", write_featured).expect("builds");
+        let loud = b
+            .build_with_features("featured-gen", &["loud"], write_featured)
+            .expect("builds with the feature");
+        assert!(!plain.cached && !loud.cached);
+        assert_ne!(plain.key, loud.key, "the feature is in the key");
+        assert_eq!(run(&plain), "false");
+        assert_eq!(run(&loud), "true");
+        let again = b
+            .build_with_features("featured-gen", &["loud", "loud"], write_featured)
+            .expect("cached");
+        assert!(again.cached);
+        assert_eq!(again.key, loud.key, "features are a set");
+        assert_eq!(run(&again), "true");
+        assert!(
+            b.build("featured-gen", write_featured)
+                .expect("cached")
+                .cached
+        );
     }
 
     #[test]

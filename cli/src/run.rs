@@ -1,5 +1,7 @@
 //! `maestro check` and `maestro run`: load an NF, replay a capture through the reference
-//! interpreter, write what leaves it and account for every input record.
+//! interpreter, write what leaves it and account for every input record. With
+//! `--strategy` the generated code runs instead, in memory or with `--backend dpdk` on
+//! DPDK (`crate::generated`).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -77,10 +79,13 @@ pub enum OutFormat {
 pub struct RunArgs {
     #[command(flatten)]
     pub nf: NfArgs,
-    /// The input capture (pcap or pcapng).
+    /// The input capture (pcap or pcapng). Required except with `--backend dpdk`, where
+    /// traffic comes from the EAL's ports (with it: replayed through net_pcap vdevs).
     #[arg(long)]
-    pub pcap: PathBuf,
-    /// Where to write the packets that leave the NF.
+    pub pcap: Option<PathBuf>,
+    /// Where to write the packets that leave the NF. With `--backend dpdk --pcap`: a
+    /// folder for the per-queue captures (`tx-p<port>-q<core>.pcap`; default
+    /// `<nf>-dpdk-out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Output capture format.
@@ -114,6 +119,34 @@ pub struct RunArgs {
     /// Do not pin worker threads to CPUs.
     #[arg(long)]
     pub no_pin: bool,
+    /// Where generated code runs: `memory` (default: captures through the runtime's
+    /// executors) or `dpdk` (EAL lcores and ports; builds the NF with its `dpdk` feature,
+    /// needs DPDK 22.11).
+    #[arg(long, value_enum, default_value = "memory")]
+    pub backend: Backend,
+    /// `--backend dpdk`: EAL arguments as one string, e.g. `"-l 0-3 -a 0000:03:00.0 -a
+    /// 0000:03:00.1"` (with `--pcap` the default needs no NIC or hugepages).
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    pub eal: Option<String>,
+    /// `--backend dpdk`: `port-bursts` (each port's burst as it comes; the default on
+    /// NICs) or `timestamp` (ports merged by receive time; the default with `--pcap`).
+    #[arg(long, value_name = "ORDER")]
+    pub rx_order: Option<String>,
+    /// `--backend dpdk`: stop once this many packets were received.
+    #[arg(long)]
+    pub packets: Option<u64>,
+    /// `--backend dpdk`: stop after this many seconds (else at the end of a `--pcap`
+    /// replay, or Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The runtime's in-memory executors over a capture.
+    Memory,
+    /// DPDK lcores and ports (the generated binary's `dpdk` command).
+    Dpdk,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -156,8 +189,28 @@ const EXAMPLES: usize = 5;
 
 pub fn run(args: RunArgs) -> Result<()> {
     let program = args.nf.load()?;
+    if args.backend == Backend::Dpdk {
+        return crate::generated::run_dpdk(&program, &args);
+    }
+    let dpdk_only = [
+        ("--eal", args.eal.is_some()),
+        ("--rx-order", args.rx_order.is_some()),
+        ("--packets", args.packets.is_some()),
+        ("--seconds", args.seconds.is_some()),
+    ];
+    if let Some((flag, _)) = dpdk_only.iter().find(|(_, given)| *given) {
+        return Err(input_error(anyhow::anyhow!(
+            "{flag} applies to --backend dpdk only"
+        )));
+    }
+    let Some(pcap) = args.pcap.clone() else {
+        return Err(input_error(anyhow::anyhow!(
+            "--pcap IN is required (except with --backend dpdk, where traffic comes from the \
+             EAL's ports)"
+        )));
+    };
     if args.strategy != RunStrategy::Interp {
-        return crate::generated::run_generated(&program, &args);
+        return crate::generated::run_generated(&program, &args, &pcap);
     }
     let device_map: DeviceMap = args
         .device_map
@@ -180,7 +233,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             args.nf.nf.display()
         ))
     })?;
-    let reader = CaptureReader::open(&args.pcap).map_err(input_error)?;
+    let reader = CaptureReader::open(&pcap).map_err(input_error)?;
     let ports = program.port_count();
     let mut writer = match &args.out {
         Some(path) => {
@@ -197,11 +250,11 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut summary = RunSummary {
         nf: program.name().to_string(),
-        capture: args.pcap.display().to_string(),
+        capture: pcap.display().to_string(),
         output: args.out.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };
-    let progress = progress_bar(&args.pcap);
+    let progress = progress_bar(&pcap);
     let mut clock = 0u64;
     let mut faults_seen = 0u64;
     for item in reader {

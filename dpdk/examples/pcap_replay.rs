@@ -88,8 +88,8 @@ fn replay() -> Result<(), Box<dyn std::error::Error>> {
         cores,
         order: RxOrder::Timestamp,
         stop: StopWhen {
-            flag: None,
             idle_rounds: Some(1000),
+            ..StopWhen::default()
         },
         ..DpdkRunOptions::default()
     };

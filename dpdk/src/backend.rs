@@ -11,20 +11,27 @@
 //! meant to leave as sent, dropped by a full transmit ring, or not sent for a stated
 //! reason ([`RunReport::check_accounting`]).
 //!
-//! Strategies: `seq` (one core, one instance) and `sn` (one instance per core, capacities
-//! per `shard_capacity`). `locks` and `tm` need the runtime's per-packet protocol
-//! (`exec::engine`'s `locks_packet`/`tm_packet`), which is private today.
+//! Strategies: every one the runtime has, through its [`SharedNf`]: `seq` (one core, one
+//! instance), `sn` (one instance per core, capacities per `shard_capacity`), `locks`
+//! (one instance behind the big-reader lock: speculative read passes, refresh logs,
+//! writes under the write lock) and `tm` (one instance inside RTM transactions or the
+//! fallback lock). Each lcore runs its [`NfCore`], so the protocols are the runtime's
+//! own code, not a copy; [`DpdkRunOptions::record`] keeps the per-packet records
+//! (epoch, writer, `now`) that place each packet in the run's commit order.
 
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dpdk_sys as sys;
-use maestro_runtime::exec::{GeneratedNf, Strategy};
+use maestro_runtime::exec::{
+    CoreStats, GeneratedNf, NfCore, PacketRecord, RtmStatus, SharedNf, Strategy,
+};
 use maestro_runtime::packet::ParseMode;
 use maestro_runtime::{InputPacket, Observation};
+use serde::Serialize;
 
 use crate::eal::Eal;
 use crate::error::DpdkError;
@@ -56,7 +63,7 @@ pub enum Clock {
     Tsc,
 }
 
-/// When the cores stop.
+/// When the cores stop (whichever condition comes first; none: run until `flag`).
 #[derive(Clone, Debug, Default)]
 pub struct StopWhen {
     /// Stop when this becomes true (a signal handler, another thread).
@@ -64,13 +71,18 @@ pub struct StopWhen {
     /// Stop a core after this many consecutive polls of all its queues found nothing: a
     /// replayed pcap is over. `None` on a NIC, where traffic may pause.
     pub idle_rounds: Option<u64>,
+    /// Stop every core once the cores together received at least this many packets
+    /// (checked after each receive burst, so up to a burst per core more arrive).
+    pub packets: Option<u64>,
+    /// Stop every core this long after the start (measured with the TSC).
+    pub duration: Option<Duration>,
 }
 
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct DpdkRunOptions {
     pub strategy: Strategy,
-    /// Cores for `sn` (ignored by `seq`, which uses one).
+    /// Cores for `sn`, `locks` and `tm` (ignored by `seq`, which uses one).
     pub cores: usize,
     /// Receive burst (DPDK's usual 32).
     pub burst: usize,
@@ -80,6 +92,11 @@ pub struct DpdkRunOptions {
     pub parse_mode: ParseMode,
     /// Transmit attempts that send nothing before the rest of a burst is dropped.
     pub tx_retries: u32,
+    /// `tm`: RTM attempts before the fallback lock (the runtime's default, 2).
+    pub tm_retries: u32,
+    /// Keep one [`PacketRecord`] per packet in [`CoreReport::records`] (memory grows
+    /// with the run: for replays and checks, not for a NIC at line rate).
+    pub record: bool,
 }
 
 impl Default for DpdkRunOptions {
@@ -93,6 +110,8 @@ impl Default for DpdkRunOptions {
             stop: StopWhen::default(),
             parse_mode: ParseMode::Strict,
             tx_retries: 64,
+            tm_retries: 2,
+            record: false,
         }
     }
 }
@@ -112,7 +131,7 @@ impl DpdkRunOptions {
 /// `rx == forwarded + flooded + dropped`, and every frame meant to leave
 /// (`forwarded + flooded * (ports - 1)`) is in `tx + tx_dropped + copy_failed +
 /// too_big + no_such_port`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CoreReport {
     pub core: usize,
     pub lcore: u32,
@@ -139,10 +158,17 @@ pub struct CoreReport {
     pub rx_per_port: Vec<u64>,
     pub tx_per_port: Vec<u64>,
     pub tx_dropped_per_port: Vec<u64>,
+    /// What the strategy's protocol did (`locks`: read passes, aborts, writes; `tm`:
+    /// commits, fallbacks, aborts), as the runtime's executors count it.
+    pub protocol: CoreStats,
+    /// With [`DpdkRunOptions::record`]: one record per packet in this core's processing
+    /// order (`queue_pos` counts from 0; `hash` is the NIC's RSS hash, 0 without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<PacketRecord>,
 }
 
 /// One port's counters over the run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PortReport {
     /// The NF's port number.
     pub port: u16,
@@ -156,13 +182,15 @@ pub struct PortReport {
 }
 
 /// What a run did.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunReport {
     pub nf: &'static str,
     pub strategy: &'static str,
     pub per_core: Vec<CoreReport>,
     pub per_port: Vec<PortReport>,
     pub nf_faults: u64,
+    /// `tm`: whether RTM transactions were used.
+    pub rtm: RtmStatus,
     /// Wall time from launch to the last core's stop.
     pub seconds: f64,
 }
@@ -250,17 +278,6 @@ pub fn run<N: GeneratedNf>(
     if cores == 0 || opts.burst == 0 || opts.burst > MAX_BURST {
         return Err(DpdkError::BadRunShape);
     }
-    match opts.strategy {
-        Strategy::Seq | Strategy::Sn => {}
-        Strategy::Locks | Strategy::Tm => {
-            return Err(DpdkError::UnsupportedStrategy {
-                strategy: opts.strategy.name(),
-                why: "its per-packet protocol (read pass, write lock, refresh replay; or the \
-                      transaction) is private to the runtime's engine, and maestro-dpdk does \
-                      not copy it",
-            })
-        }
-    }
     if ports.len() != usize::from(N::PORT_COUNT) {
         return Err(DpdkError::PortCount {
             nf: N::NAME,
@@ -290,20 +307,25 @@ pub fn run<N: GeneratedNf>(
             last: cores - 1,
         });
     }
-    let mut nfs: Vec<N> = (0..cores)
-        .map(|_| N::with_shards(opts.parse_mode, cores))
-        .collect::<Result<_, _>>()
-        .map_err(|e| DpdkError::NfState {
+    let mut shared = SharedNf::<N>::new(opts.strategy, cores, opts.parse_mode).map_err(|e| {
+        DpdkError::NfState {
             nf: N::NAME,
             reason: e.to_string(),
-        })?;
+        }
+    })?;
+    shared.set_tm_retries(opts.tm_retries);
     let before: Vec<PortStats> = ports
         .iter()
         .map(|p| p.stats().unwrap_or_default())
         .collect();
     let clock = ClockBase::now();
+    let shared_stop = SharedStop {
+        received: AtomicU64::new(0),
+        deadline: opts.stop.duration.map(|d| clock.deadline(d)),
+    };
     let mut jobs: Vec<Job<'_>> = Vec::with_capacity(cores);
-    for (core, nf) in nfs.iter_mut().enumerate() {
+    for nf in shared.cores_mut() {
+        let core = nf.core();
         let rx: Vec<RxQueue<'_, '_>> = ports
             .iter()
             .filter_map(|p| p.rx_queue(core as u16))
@@ -326,6 +348,7 @@ pub fn run<N: GeneratedNf>(
             tx,
             opts,
             clock,
+            shared_stop: &shared_stop,
         };
         jobs.push(Job {
             work: Some(Box::new(move || worker.run())),
@@ -368,7 +391,8 @@ pub fn run<N: GeneratedNf>(
         strategy: opts.strategy.name(),
         per_core,
         per_port,
-        nf_faults: nfs.iter().map(GeneratedNf::fault_count).sum(),
+        nf_faults: shared.fault_count(),
+        rtm: shared.rtm_status(),
         seconds,
     })
 }
@@ -465,6 +489,13 @@ impl ClockBase {
         }
     }
 
+    /// The TSC value `d` after the start.
+    fn deadline(&self, d: Duration) -> u64 {
+        let ticks = d.as_nanos().saturating_mul(u128::from(self.hz)) / 1_000_000_000;
+        self.tsc
+            .saturating_add(u64::try_from(ticks).unwrap_or(u64::MAX))
+    }
+
     #[inline]
     fn ns(&self) -> u64 {
         // SAFETY: reads the TSC.
@@ -474,15 +505,25 @@ impl ClockBase {
     }
 }
 
-/// One core: its NF instance and its queue of every port.
+/// What the cores share to stop together.
+struct SharedStop {
+    /// Packets received so far, over every core (kept only with
+    /// [`StopWhen::packets`]).
+    received: AtomicU64,
+    /// The TSC value of [`StopWhen::duration`]'s end.
+    deadline: Option<u64>,
+}
+
+/// One core: its handle on the NF and its queue of every port.
 struct Worker<'a, 'p, 'e, N> {
     core: usize,
     lcore: u32,
-    nf: &'a mut N,
+    nf: NfCore<'a, N>,
     rx: Vec<RxQueue<'p, 'e>>,
     tx: Vec<TxQueue<'p, 'e>>,
     opts: &'a DpdkRunOptions,
     clock: ClockBase,
+    shared_stop: &'a SharedStop,
 }
 
 /// A core's mutable state during the loop.
@@ -523,16 +564,39 @@ impl<'a, 'p, 'e, N: GeneratedNf> Worker<'a, 'p, 'e, N> {
         for q in 0..ports {
             self.flush(&mut st, q);
         }
+        st.report.protocol = self.nf.stats().clone();
         st.report
     }
 
     fn stopped(&self, idle: u64) -> bool {
-        if let Some(flag) = &self.opts.stop.flag {
+        let stop = &self.opts.stop;
+        if let Some(flag) = &stop.flag {
             if flag.load(Ordering::Relaxed) {
                 return true;
             }
         }
-        self.opts.stop.idle_rounds.is_some_and(|k| idle >= k)
+        if let Some(limit) = stop.packets {
+            if self.shared_stop.received.load(Ordering::Relaxed) >= limit {
+                return true;
+            }
+        }
+        if let Some(deadline) = self.shared_stop.deadline {
+            // SAFETY: reads the TSC.
+            if unsafe { sys::maestro_rdtsc() } >= deadline {
+                return true;
+            }
+        }
+        stop.idle_rounds.is_some_and(|k| idle >= k)
+    }
+
+    /// Counts a receive burst towards [`StopWhen::packets`].
+    #[inline]
+    fn received(&self, n: usize) {
+        if n > 0 && self.opts.stop.packets.is_some() {
+            self.shared_stop
+                .received
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     /// The receive time of `m`, from queue `port`.
@@ -562,6 +626,7 @@ impl<'a, 'p, 'e, N: GeneratedNf> Worker<'a, 'p, 'e, N> {
             for p in 0..ports {
                 let n = self.rx[p].rx(&mut burst, self.opts.burst);
                 got += n;
+                self.received(n);
                 st.report.rx_per_port[p] += n as u64;
                 for m in burst.drain(..) {
                     let t = self.time_of(st, p, &m);
@@ -589,6 +654,7 @@ impl<'a, 'p, 'e, N: GeneratedNf> Worker<'a, 'p, 'e, N> {
             for (p, queue) in staged.iter_mut().enumerate() {
                 if queue.is_empty() {
                     let n = self.rx[p].rx(&mut burst, self.opts.burst);
+                    self.received(n);
                     st.report.rx_per_port[p] += n as u64;
                     for m in burst.drain(..) {
                         let t = self.time_of(st, p, &m);
@@ -631,7 +697,18 @@ impl<'a, 'p, 'e, N: GeneratedNf> Worker<'a, 'p, 'e, N> {
         st.scratch.time_ns = now;
         st.scratch.data.clear();
         m.copy_to(&mut st.scratch.data);
-        match self.nf.process(&st.scratch) {
+        let done = self.nf.process(&mut st.scratch);
+        if self.opts.record {
+            st.report.records.push(PacketRecord {
+                core: u16::try_from(self.core).unwrap_or(u16::MAX),
+                queue_pos: st.report.rx - 1,
+                epoch: done.epoch,
+                wrote: done.wrote,
+                now: done.now,
+                hash: m.rss_hash().unwrap_or(0),
+            });
+        }
+        match done.observation {
             Observation::Drop => {
                 st.report.dropped += 1;
             }

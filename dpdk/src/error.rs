@@ -205,15 +205,6 @@ pub enum DpdkError {
         cores: usize,
     },
 
-    #[error(
-        "strategy {strategy} is not supported on DPDK yet: {why}. Use `sn` (or `seq`) here, \
-         or the runtime's in-memory executors for {strategy}"
-    )]
-    UnsupportedStrategy {
-        strategy: &'static str,
-        why: &'static str,
-    },
-
     #[error("a run needs at least one core and a burst of 1..=512 packets (DPDK uses 32)")]
     BadRunShape,
 

@@ -7,14 +7,18 @@
 //! - [`Port`]: configuration from maestro's NIC model (key, hash types and RETA of
 //!   `maestro rss --format json`, fitted to the device's key and RETA sizes and read
 //!   back), queues claimed by one thread each, receive/transmit bursts.
-//! - [`run`]: the NF on lcores, one queue per core per port (`seq`, `sn`), with
-//!   counters that account for every packet.
+//! - [`run`]: the NF on lcores, one queue per core per port, under any strategy
+//!   (`seq`, `sn`, and `locks`/`tm` through the runtime's own per-packet protocols),
+//!   with counters that account for every packet.
 //! - [`pcap`]: replaying captures through `net_pcap` vdevs, steered per queue by the
 //!   NIC model, for tests and development without a NIC.
+//! - [`driver`]: the `dpdk` command of generated binaries built with their `dpdk`
+//!   feature (`<nf> dpdk --eal "..." --strategy locks --cores 4`).
 //!
 //! See `dpdk/README.md` for running on a real NIC.
 
 mod backend;
+pub mod driver;
 mod eal;
 mod error;
 mod mbuf;

@@ -265,7 +265,7 @@ impl PortConfig {
 }
 
 /// Device counters (`rte_eth_stats_get`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PortStats {
     pub ipackets: u64,
     pub opackets: u64,

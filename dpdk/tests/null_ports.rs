@@ -1,7 +1,8 @@
 //! EAL with net_null vdevs (endless packet sources and sinks with an emulated RETA):
 //! RSS configuration mapped from maestro's NIC model and read back from the device,
-//! the configuration errors, and a two-core run stopped by a flag with every packet
-//! accounted for. One test function: EAL initialises once per process.
+//! the configuration errors, and two-core runs (`sn` stopped by a flag, `locks` by a
+//! packet count, `tm` by a duration) with every packet accounted for. One test
+//! function: EAL initialises once per process.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use common::FlowFw;
 use maestro_dpdk::{
     fit_reta, port_info, run, Clock, DpdkError, DpdkRunOptions, Eal, Mempool, Port, PortConfig,
-    RssConfig, StopWhen,
+    RssConfig, StopWhen, MAX_BURST,
 };
 use maestro_runtime::exec::{GeneratedNf, NicConfig, Strategy};
 
@@ -130,7 +131,7 @@ fn null_ports_take_the_nic_model_and_run() {
         clock: Clock::Auto,
         stop: StopWhen {
             flag: Some(flag),
-            idle_rounds: None,
+            ..StopWhen::default()
         },
         ..DpdkRunOptions::default()
     };
@@ -161,18 +162,63 @@ fn null_ports_take_the_nic_model_and_run() {
         report.mpps()
     );
 
-    // Shapes the backend refuses.
+    // locks and tm run the runtime's protocols on the lcores. net_null's frames are
+    // not IP: port 0's are flooded by the read pass (no write needed), the others
+    // dropped, so every packet is a successful read (locks) or a transaction (tm).
+    // Stopped by a packet count, then by a duration.
     let locks = DpdkRunOptions {
         strategy: Strategy::Locks,
+        stop: StopWhen {
+            packets: Some(200_000),
+            ..StopWhen::default()
+        },
         ..opts.clone()
     };
-    assert!(matches!(
-        run::<FlowFw>(&eal, &ports, &locks),
-        Err(DpdkError::UnsupportedStrategy {
-            strategy: "locks",
-            ..
-        })
-    ));
+    let report = run::<FlowFw>(&eal, &ports, &locks).expect("locks run");
+    report.check_accounting().expect("locks accounting");
+    assert!(
+        report.rx() >= 200_000,
+        "stopped at the count: {}",
+        report.rx()
+    );
+    assert!(
+        report.rx() < 200_000 + 4 * MAX_BURST as u64 * 2,
+        "stopped soon after the count: {}",
+        report.rx()
+    );
+    for c in &report.per_core {
+        assert!(c.rx > 0, "core {} ran: {c:?}", c.core);
+        assert_eq!(c.protocol.packets, c.rx, "{c:?}");
+        assert_eq!(c.protocol.read_passes, c.rx, "every packet starts reading");
+        assert_eq!((c.protocol.aborts, c.protocol.writes), (0, 0), "{c:?}");
+        assert!(c.records.is_empty(), "records only when asked for");
+    }
+    let tm = DpdkRunOptions {
+        strategy: Strategy::Tm,
+        stop: StopWhen {
+            duration: Some(Duration::from_millis(200)),
+            ..StopWhen::default()
+        },
+        ..opts.clone()
+    };
+    let report = run::<FlowFw>(&eal, &ports, &tm).expect("tm run");
+    report.check_accounting().expect("tm accounting");
+    assert!(
+        (0.15..5.0).contains(&report.seconds),
+        "stopped by the duration: {} s",
+        report.seconds
+    );
+    for c in &report.per_core {
+        assert!(c.rx > 0, "core {} ran: {c:?}", c.core);
+        assert_eq!(
+            c.protocol.tm_commits + c.protocol.tm_fallbacks,
+            c.rx,
+            "one critical section per packet: {c:?}"
+        );
+    }
+    eprintln!("tm on net_null: RTM {:?}", report.rtm);
+
+    // Shapes the backend refuses.
     let seq = DpdkRunOptions {
         strategy: Strategy::Seq,
         ..opts.clone()

@@ -73,8 +73,8 @@ fn replay_options(strategy: Strategy, cores: usize) -> DpdkRunOptions {
         cores,
         order: RxOrder::Timestamp,
         stop: StopWhen {
-            flag: None,
             idle_rounds: Some(1000),
+            ..StopWhen::default()
         },
         ..DpdkRunOptions::default()
     }

@@ -110,14 +110,56 @@ impl GeneratedNf for FlowFw {
         }
     }
 
-    /// Every path writes (expiry, add or refresh): the read pass always asks for the
-    /// write lock, which the contract allows.
+    /// The `locks` read pass: what `process` does when it changes nothing but flow
+    /// times. A pending expiry or a new flow needs the write lock; a known flow's
+    /// refresh is logged (the writer applies it later), as generated code does.
     fn process_read(
         &self,
-        _packet: &InputPacket,
-        _log: &mut RefreshLog,
+        packet: &InputPacket,
+        log: &mut RefreshLog,
     ) -> Result<Observation, NeedsWrite> {
-        Err(NeedsWrite)
+        let now = packet.time_ns;
+        if self.flows.would_expire(now) {
+            return Err(NeedsWrite);
+        }
+        let key = key_of(packet, self.mode);
+        match (packet.port, key) {
+            (0, Some(k)) => {
+                let index = self.flows.get(&k).ok_or(NeedsWrite)?;
+                log.push(Refresh {
+                    object: 0,
+                    index,
+                    now,
+                })?;
+                let mut bytes = packet.data.clone();
+                let mut m = PacketMut::new(&mut bytes, self.mode);
+                let (src, dst) = (m.view().eth_src(), m.view().eth_dst());
+                m.set_eth_src(dst);
+                m.set_eth_dst(src);
+                m.finish();
+                Ok(Observation::Forward { port: 1, bytes })
+            }
+            (0, None) => Ok(Observation::Flood {
+                bytes: packet.data.clone(),
+            }),
+            (1, Some((s, d, sp, dp, proto))) => match self.flows.get(&(d, s, dp, sp, proto)) {
+                Some(index) => {
+                    log.push(Refresh {
+                        object: 0,
+                        index,
+                        now,
+                    })?;
+                    let mut bytes = packet.data.clone();
+                    let mut m = PacketMut::new(&mut bytes, self.mode);
+                    let ttl = m.view().ipv4().map_or(0, |ip| ip.ttl());
+                    m.set_ip_ttl(ttl.wrapping_sub(1));
+                    m.finish();
+                    Ok(Observation::Forward { port: 0, bytes })
+                }
+                None => Ok(Observation::Drop),
+            },
+            _ => Ok(Observation::Drop),
+        }
     }
 
     fn apply_refresh(&mut self, refresh: &Refresh) {

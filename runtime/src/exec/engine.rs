@@ -22,6 +22,10 @@
 //! The threaded and the deterministic schedules run the very same per-packet code
 //! ([`Engine::process`] differs only in who picks the next packet), so the deterministic
 //! schedule tests the protocol the threads run.
+//!
+//! That per-packet code is [`SharedNf`] (the state for a strategy and core count) and
+//! its [`NfCore`]s (one per core): backends with threads of their own, such as
+//! maestro-dpdk's lcores, run the same protocols through them.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -407,9 +411,12 @@ struct LocksShared<N> {
 // - `nf`: readers create only `&N`, and only while holding their reader token; `&mut N`
 //   is created only while holding the write lock, which excludes every reader token (or,
 //   for the `ReadLockOnWrite` mutant, under a reader token in the one-thread
-//   deterministic schedule, where no other reference exists).
+//   deterministic schedule, where no other reference exists; only the engine can set a
+//   mutant, and it checks the schedule).
 // - `logs[c]`: used by core `c`'s worker while it holds its token, and by a writer while
-//   it holds the write lock (no token is held then). Each core has one worker.
+//   it holds the write lock (no token is held then). Each core has one worker: the
+//   only `NfCore` of core `c`, which `SharedNf::cores_mut` hands out once per `&mut`
+//   borrow of the state.
 // - `drain`: only under the write lock.
 // `N: Send + Sync` (a `GeneratedNf` bound) makes sharing `&N` across threads sound.
 unsafe impl<N: GeneratedNf> Sync for LocksShared<N> {}
@@ -438,19 +445,264 @@ enum State<N> {
     Tm(Box<TmShared<N>>),
 }
 
-/// What a worker uses to run packets on one core.
+/// What one core uses to run packets.
 enum Handle<'a, N> {
     Separate(&'a mut N),
     Locks(&'a LocksShared<N>),
     Tm(&'a TmShared<N>),
 }
 
+/// What the strategy's protocol did with one packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Processed {
+    /// The NF's decision (for `locks`, the one of the pass that counts).
+    pub observation: Observation,
+    /// `locks`: the epoch a reader saw or a writer made; `tm`: the commit sequence
+    /// number; 0 for `seq` and `sn`. With `wrote` and `now` it places the packet in the
+    /// commit order ([`commit_order`]).
+    pub epoch: u64,
+    /// `locks`: the packet ran under the write lock; `tm`: always; `seq`/`sn`: never.
+    pub wrote: bool,
+    /// The time the NF saw (`locks`/`tm` move it forward to keep the shared state's
+    /// time monotone).
+    pub now: u64,
+}
+
+/// A generated NF's state for one strategy and core count, with the per-packet
+/// protocol of each strategy: one instance (`seq`), one per core (`sn`), one behind the
+/// big-reader lock with per-core refresh logs (`locks`), one inside transactions
+/// (`tm`).
+///
+/// It is what every executor runs: the [`Engine`] (threads or a seeded schedule over
+/// in-memory chunks) and other backends on their own threads (maestro-dpdk's lcores).
+/// [`SharedNf::cores_mut`] hands out one [`NfCore`] per core; each is used by one
+/// thread, and the borrow keeps them unique, which is what makes the `locks` protocol's
+/// per-core slots sound.
+pub struct SharedNf<N: GeneratedNf> {
+    strategy: Strategy,
+    state: State<N>,
+    /// Executing cores (1 for `seq`).
+    cores: usize,
+    tm_retries: u32,
+    mutant: Option<RuntimeMutant>,
+}
+
+impl<N: GeneratedNf> SharedNf<N> {
+    /// Allocates the NF's state for `strategy` on `cores` cores (`seq` always runs one;
+    /// `sn` sizes each core's state with [`GeneratedNf::with_shards`]).
+    pub fn new(
+        strategy: Strategy,
+        cores: usize,
+        parse_mode: ParseMode,
+    ) -> Result<SharedNf<N>, ExecError> {
+        if cores == 0 {
+            return Err(ExecError::NoCores);
+        }
+        let make = |shards: usize| -> Result<N, ExecError> {
+            N::with_shards(parse_mode, shards).map_err(|source| ExecError::State { source })
+        };
+        let (state, executing) = match strategy {
+            Strategy::Seq => (State::Separate(vec![make(1)?]), 1),
+            Strategy::Sn => (
+                State::Separate((0..cores).map(|_| make(cores)).collect::<Result<_, _>>()?),
+                cores,
+            ),
+            Strategy::Locks => (
+                State::Locks(Box::new(LocksShared {
+                    lock: BigReaderLock::new(cores),
+                    nf: UnsafeCell::new(make(1)?),
+                    logs: (0..cores)
+                        .map(|_| LogSlot(UnsafeCell::new(RefreshLog::default())))
+                        .collect(),
+                    drain: UnsafeCell::new(Vec::new()),
+                    epoch: AtomicU64::new(0),
+                    epoch_now: AtomicU64::new(0),
+                })),
+                cores,
+            ),
+            Strategy::Tm => (
+                State::Tm(Box::new(TmShared {
+                    lock: TmLock::new(true),
+                    state: UnsafeCell::new(TmState {
+                        nf: make(1)?,
+                        seq: 0,
+                        last_now: 0,
+                    }),
+                })),
+                cores,
+            ),
+        };
+        Ok(SharedNf {
+            strategy,
+            state,
+            cores: executing,
+            tm_retries: RunOptions::default().tm_retries,
+            mutant: None,
+        })
+    }
+
+    /// Counts key accesses per core (the `sn` sharding check; see
+    /// [`SharedNf::access_logs`]).
+    pub fn set_instrumented(&mut self, on: bool) {
+        match &mut self.state {
+            State::Separate(nfs) => nfs.iter_mut().for_each(|nf| nf.set_instrumented(on)),
+            State::Locks(sh) => sh.nf.get_mut().set_instrumented(on),
+            State::Tm(sh) => sh.state.get_mut().nf.set_instrumented(on),
+        }
+    }
+
+    /// RTM attempts before `tm` takes the fallback lock (Maestro's
+    /// `HTM_SGL_INIT_BUDGET`; 2 by default).
+    pub fn set_tm_retries(&mut self, retries: u32) {
+        self.tm_retries = retries;
+    }
+
+    /// Installs a deliberately wrong `locks` protocol. Crate-private: the engine checks
+    /// that `ReadLockOnWrite` only runs on its one-thread schedule, where writing under
+    /// a reader token cannot race.
+    fn set_mutant(&mut self, mutant: Option<RuntimeMutant>) {
+        self.mutant = mutant;
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Executing cores: 1 for `seq`, the requested count otherwise.
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// One handle per executing core, `[c].core() == c`, counters at zero. Each may go
+    /// to its own thread; together they borrow the state, so no other handle of the
+    /// same core can exist meanwhile.
+    pub fn cores_mut(&mut self) -> Vec<NfCore<'_, N>> {
+        let (tm_retries, mutant, cores) = (self.tm_retries, self.mutant, self.cores);
+        let core = |core, handle| NfCore {
+            core,
+            handle,
+            tm_retries,
+            mutant,
+            stats: CoreStats::default(),
+        };
+        match &mut self.state {
+            State::Separate(nfs) => nfs
+                .iter_mut()
+                .enumerate()
+                .map(|(c, nf)| core(c, Handle::Separate(nf)))
+                .collect(),
+            State::Locks(sh) => {
+                let sh: &LocksShared<N> = sh;
+                (0..cores).map(|c| core(c, Handle::Locks(sh))).collect()
+            }
+            State::Tm(sh) => {
+                let sh: &TmShared<N> = sh;
+                (0..cores).map(|c| core(c, Handle::Tm(sh))).collect()
+            }
+        }
+    }
+
+    /// NF faults so far, over every instance.
+    pub fn fault_count(&self) -> u64 {
+        match &self.state {
+            State::Separate(nfs) => nfs.iter().map(GeneratedNf::fault_count).sum(),
+            // SAFETY: handles borrow `self` mutably (`cores_mut`); with `&self` none
+            // exists, so no core runs and a shared reference cannot race.
+            State::Locks(sh) => unsafe { &*sh.nf.get() }.fault_count(),
+            State::Tm(sh) => unsafe { &(*sh.state.get()).nf }.fault_count(),
+        }
+    }
+
+    /// Per-core key-access logs of an instrumented `sn` run (`None` for a core when
+    /// instrumentation is off). Empty for the other strategies: the sharding check asks
+    /// whether two cores' *private* states saw the same key, and with one instance
+    /// (`seq`, `locks`, `tm`) every core touching every key is expected and harmless.
+    pub fn access_logs(&self) -> Vec<Option<AccessLog>> {
+        match (&self.state, self.strategy) {
+            (State::Separate(nfs), Strategy::Sn) => {
+                nfs.iter().map(|nf| nf.access_log().cloned()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `tm` used RTM transactions; [`RtmStatus::NotApplicable`] otherwise.
+    pub fn rtm_status(&self) -> RtmStatus {
+        match &self.state {
+            State::Tm(sh) if sh.lock.uses_rtm() => RtmStatus::Used,
+            State::Tm(_) => match rtm_status() {
+                RtmStatus::Used => RtmStatus::Unavailable("RTM not used".into()),
+                other => other,
+            },
+            _ => RtmStatus::NotApplicable,
+        }
+    }
+}
+
+/// One core of a [`SharedNf`]: runs packets under the strategy's protocol and counts
+/// what the protocol did ([`CoreStats`]).
+pub struct NfCore<'a, N> {
+    core: usize,
+    handle: Handle<'a, N>,
+    tm_retries: u32,
+    mutant: Option<RuntimeMutant>,
+    stats: CoreStats,
+}
+
+impl<N: GeneratedNf> NfCore<'_, N> {
+    /// The core's index (its `locks` reader slot and refresh log).
+    pub fn core(&self) -> usize {
+        self.core
+    }
+
+    /// Runs `packet` on this core. `locks` and `tm` set `packet.time_ns` to the time the
+    /// NF saw ([`Processed::now`]).
+    #[inline]
+    pub fn process(&mut self, packet: &mut InputPacket) -> Processed {
+        self.stats.packets += 1;
+        let (observation, epoch, wrote, now) = match &mut self.handle {
+            Handle::Separate(nf) => (nf.process(packet), 0, false, packet.time_ns),
+            Handle::Locks(sh) => locks_packet(sh, self.core, packet, self.mutant, &mut self.stats),
+            Handle::Tm(sh) => {
+                let (o, seq, now) = tm_packet(sh, packet, self.tm_retries, &mut self.stats);
+                (o, seq, true, now)
+            }
+        };
+        Processed {
+            observation,
+            epoch,
+            wrote,
+            now,
+        }
+    }
+
+    /// [`NfCore::process`] leaving `packet` as it is: `seq`/`sn` run it in place,
+    /// `locks`/`tm` (which may move its time) run a copy in `scratch`.
+    #[inline]
+    pub fn process_ref(&mut self, packet: &InputPacket, scratch: &mut InputPacket) -> Processed {
+        if let Handle::Separate(nf) = &mut self.handle {
+            self.stats.packets += 1;
+            return Processed {
+                observation: nf.process(packet),
+                epoch: 0,
+                wrote: false,
+                now: packet.time_ns,
+            };
+        }
+        copy_packet(scratch, packet);
+        self.process(scratch)
+    }
+
+    /// What the protocol did on this core so far (`packets` counts every packet).
+    pub fn stats(&self) -> &CoreStats {
+        &self.stats
+    }
+}
+
 /// Per-chunk context shared by the workers.
 struct Ctx<'a> {
     translator: Option<&'a dyn Translator>,
     base: u64,
-    mutant: Option<RuntimeMutant>,
-    tm_retries: u32,
 }
 
 /// One processed packet (its chunk index is implied by its core's order).
@@ -593,57 +845,41 @@ fn tm_packet<N: GeneratedNf>(
     (observation, seq, now)
 }
 
-/// Runs one packet on `core`: the translator, the strategy's protocol, the record.
+/// Runs one packet on `nf`'s core: the translator, the strategy's protocol, the record.
 /// `index` is the packet's position in the chunk, `pos` in the core's order.
 ///
 /// The chunk's packets are shared by the workers and left as they are (the record
 /// file's frame patches refer to them): a packet that the translator rewrites or whose
 /// time the strategy moves is first copied into `scratch`, the worker's own packet.
-#[allow(clippy::too_many_arguments)]
 #[inline]
 fn run_packet<N: GeneratedNf>(
-    handle: &mut Handle<'_, N>,
-    core: usize,
+    nf: &mut NfCore<'_, N>,
     pos: u64,
     index: usize,
     src: &InputPacket,
     hash: u32,
     ctx: &Ctx<'_>,
-    stats: &mut CoreStats,
     scratch: &mut InputPacket,
 ) -> Done {
     let global = ctx.base + index as u64;
-    let (observation, epoch, wrote, now) = match (handle, ctx.translator) {
-        (Handle::Separate(nf), None) => (nf.process(src), 0, false, src.time_ns),
-        (handle, translator) => {
+    let p = match ctx.translator {
+        None => nf.process_ref(src, scratch),
+        Some(t) => {
             copy_packet(scratch, src);
-            let packet = scratch;
-            if let Some(t) = translator {
-                t.before(global, packet);
-            }
-            let result = match handle {
-                Handle::Separate(nf) => (nf.process(packet), 0, false, packet.time_ns),
-                Handle::Locks(sh) => locks_packet(sh, core, packet, ctx.mutant, stats),
-                Handle::Tm(sh) => {
-                    let (o, seq, now) = tm_packet(sh, packet, ctx.tm_retries, stats);
-                    (o, seq, true, now)
-                }
-            };
-            if let Some(t) = translator {
-                t.after(global, packet, &result.0);
-            }
-            result
+            t.before(global, scratch);
+            let p = nf.process(scratch);
+            t.after(global, scratch, &p.observation);
+            p
         }
     };
-    stats.packets += 1;
     Done {
-        observation,
+        observation: p.observation,
         record: PacketRecord {
-            core: u16::try_from(core).unwrap_or(u16::MAX),
+            core: u16::try_from(nf.core()).unwrap_or(u16::MAX),
             queue_pos: pos,
-            epoch,
-            wrote,
-            now,
+            epoch: p.epoch,
+            wrote: p.wrote,
+            now: p.now,
             hash,
         },
     }
@@ -740,8 +976,7 @@ impl<E: ObservationEncoder> CoreSink for EncodingSink<'_, E> {
 /// A worker's loop over its core's packets (`order`: chunk indices), into `out`.
 #[allow(clippy::too_many_arguments)]
 fn worker<N: GeneratedNf, S: CoreSink>(
-    mut handle: Handle<'_, N>,
-    core: usize,
+    mut nf: NfCore<'_, N>,
     pos0: u64,
     packets: &[InputPacket],
     order: &[usize],
@@ -750,28 +985,29 @@ fn worker<N: GeneratedNf, S: CoreSink>(
     pin_cpu: Option<usize>,
     out: &mut S,
 ) -> CoreRun {
-    let mut run = CoreRun::default();
+    let mut pin_failed = false;
     if let Some(cpu) = pin_cpu {
-        run.pin_failed = !pin_current_thread(cpu);
+        pin_failed = !pin_current_thread(cpu);
     }
     out.reserve(order.len());
     let mut scratch = empty_packet();
     for (k, &i) in order.iter().enumerate() {
         let src = &packets[i];
         let d = run_packet(
-            &mut handle,
-            core,
+            &mut nf,
             pos0 + k as u64,
             i,
             src,
             hashes[i],
             ctx,
-            &mut run.stats,
             &mut scratch,
         );
         out.put(src, d);
     }
-    run
+    CoreRun {
+        stats: nf.stats().clone(),
+        pin_failed,
+    }
 }
 
 /// The CPUs this process may run on, in order.
@@ -832,7 +1068,7 @@ pub struct Engine<N: GeneratedNf> {
     nic: NicModel,
     opts: RunOptions,
     translator: Option<Arc<dyn Translator>>,
-    state: State<N>,
+    nf: SharedNf<N>,
     /// Packets processed so far (the global index of the next chunk's first packet).
     seen: u64,
     /// Per executing core: packets it processed so far.
@@ -877,50 +1113,13 @@ impl<N: GeneratedNf> Engine<N> {
                 return Err(ExecError::MutantNeedsDeterministic { mutant: m.name() });
             }
         }
-        let mode = opts.parse_mode;
-        let make = |shards: usize| -> Result<N, ExecError> {
-            let mut nf =
-                N::with_shards(mode, shards).map_err(|source| ExecError::State { source })?;
-            if opts.instrument {
-                nf.set_instrumented(true);
-            }
-            Ok(nf)
-        };
-        let (state, executing) = match opts.strategy {
-            Strategy::Seq => (State::Separate(vec![make(1)?]), 1),
-            Strategy::Sn => (
-                State::Separate(
-                    (0..opts.cores)
-                        .map(|_| make(opts.cores))
-                        .collect::<Result<_, _>>()?,
-                ),
-                opts.cores,
-            ),
-            Strategy::Locks => (
-                State::Locks(Box::new(LocksShared {
-                    lock: BigReaderLock::new(opts.cores),
-                    nf: UnsafeCell::new(make(1)?),
-                    logs: (0..opts.cores)
-                        .map(|_| LogSlot(UnsafeCell::new(RefreshLog::default())))
-                        .collect(),
-                    drain: UnsafeCell::new(Vec::new()),
-                    epoch: AtomicU64::new(0),
-                    epoch_now: AtomicU64::new(0),
-                })),
-                opts.cores,
-            ),
-            Strategy::Tm => (
-                State::Tm(Box::new(TmShared {
-                    lock: TmLock::new(true),
-                    state: UnsafeCell::new(TmState {
-                        nf: make(1)?,
-                        seq: 0,
-                        last_now: 0,
-                    }),
-                })),
-                opts.cores,
-            ),
-        };
+        let mut nf = SharedNf::new(opts.strategy, opts.cores, opts.parse_mode)?;
+        if opts.instrument {
+            nf.set_instrumented(true);
+        }
+        nf.set_tm_retries(opts.tm_retries);
+        nf.set_mutant(opts.mutant);
+        let executing = nf.cores();
         let seed = match opts.schedule {
             Schedule::Deterministic { seed } => seed,
             Schedule::Threads { .. } => 0,
@@ -928,7 +1127,7 @@ impl<N: GeneratedNf> Engine<N> {
         Ok(Engine {
             nic,
             translator: None,
-            state,
+            nf,
             seen: 0,
             queue_pos: vec![0; executing],
             stats: EngineStats {
@@ -1062,8 +1261,6 @@ impl<N: GeneratedNf> Engine<N> {
         let ctx = Ctx {
             translator: self.translator.as_deref(),
             base: self.seen,
-            mutant: self.opts.mutant,
-            tm_retries: self.opts.tm_retries,
         };
         let work = Work {
             packets,
@@ -1083,10 +1280,10 @@ impl<N: GeneratedNf> Engine<N> {
                         Some(cpus[core % cpus.len()])
                     }
                 };
-                run_threads(&mut self.state, &work, sinks, pin_cpu)
+                run_threads(&mut self.nf, &work, sinks, pin_cpu)
             }
             Schedule::Deterministic { .. } => {
-                run_deterministic(&mut self.state, &work, sinks, &mut self.rng)
+                run_deterministic(&mut self.nf, &work, sinks, &mut self.rng)
             }
         };
         let mut filled = 0u64;
@@ -1103,38 +1300,18 @@ impl<N: GeneratedNf> Engine<N> {
 
     /// NF faults so far, over every instance.
     pub fn fault_count(&self) -> u64 {
-        match &self.state {
-            State::Separate(nfs) => nfs.iter().map(GeneratedNf::fault_count).sum(),
-            // SAFETY: workers exist only inside `process(&mut self)`; with `&self` no
-            // worker runs, so a shared reference cannot race.
-            State::Locks(sh) => unsafe { &*sh.nf.get() }.fault_count(),
-            State::Tm(sh) => unsafe { &(*sh.state.get()).nf }.fault_count(),
-        }
+        self.nf.fault_count()
     }
 
-    /// Per-core key-access logs of an instrumented `sn` run (`None` for a core when
-    /// instrumentation is off). Empty for the other strategies: the sharding check asks
-    /// whether two cores' *private* states saw the same key, and with one instance
-    /// (`seq`, `locks`, `tm`) every core touching every key is expected and harmless.
+    /// Per-core key-access logs of an instrumented `sn` run; see
+    /// [`SharedNf::access_logs`].
     pub fn access_logs(&self) -> Vec<Option<AccessLog>> {
-        match (&self.state, self.opts.strategy) {
-            (State::Separate(nfs), Strategy::Sn) => {
-                nfs.iter().map(|nf| nf.access_log().cloned()).collect()
-            }
-            _ => Vec::new(),
-        }
+        self.nf.access_logs()
     }
 
     /// Whether `tm` used RTM transactions; [`RtmStatus::NotApplicable`] otherwise.
     pub fn rtm_status(&self) -> RtmStatus {
-        match &self.state {
-            State::Tm(sh) if sh.lock.uses_rtm() => RtmStatus::Used,
-            State::Tm(_) => match rtm_status() {
-                RtmStatus::Used => RtmStatus::Unavailable("RTM not used".into()),
-                other => other,
-            },
-            _ => RtmStatus::NotApplicable,
-        }
+        self.nf.rtm_status()
     }
 
     /// Counters over every chunk so far.
@@ -1153,25 +1330,20 @@ struct Work<'a> {
 
 /// One scoped thread per core with packets.
 fn run_threads<N: GeneratedNf, S: CoreSink>(
-    state: &mut State<N>,
+    nf: &mut SharedNf<N>,
     work: &Work<'_>,
     sinks: &mut [S],
     pin_cpu: impl Fn(usize) -> Option<usize>,
 ) -> Vec<CoreRun> {
     let orders = &work.steering.orders;
-    let cores = orders.len();
-    let mut handles: Vec<Handle<'_, N>> = match state {
-        State::Separate(nfs) => nfs.iter_mut().map(Handle::Separate).collect(),
-        State::Locks(sh) => (0..cores).map(|_| Handle::Locks(&**sh)).collect(),
-        State::Tm(sh) => (0..cores).map(|_| Handle::Tm(&**sh)).collect(),
-    };
-    handles.truncate(cores);
+    let mut cores = nf.cores_mut();
+    cores.truncate(orders.len());
     std::thread::scope(|s| {
-        let spawned: Vec<_> = handles
+        let spawned: Vec<_> = cores
             .into_iter()
             .zip(sinks.iter_mut())
-            .enumerate()
-            .map(|(core, (handle, out))| {
+            .map(|(nf, out)| {
+                let core = nf.core();
                 let order = &orders[core][..];
                 if order.is_empty() {
                     return None;
@@ -1179,9 +1351,7 @@ fn run_threads<N: GeneratedNf, S: CoreSink>(
                 let pin = pin_cpu(core);
                 let pos0 = work.queue_pos[core];
                 let (packets, hashes, ctx) = (work.packets, &work.steering.hashes[..], work.ctx);
-                Some(s.spawn(move || {
-                    worker(handle, core, pos0, packets, order, hashes, ctx, pin, out)
-                }))
+                Some(s.spawn(move || worker(nf, pos0, packets, order, hashes, ctx, pin, out)))
             })
             .collect();
         spawned
@@ -1201,7 +1371,7 @@ fn run_threads<N: GeneratedNf, S: CoreSink>(
 /// One thread; before each packet the generator picks which core with pending packets
 /// runs next.
 fn run_deterministic<N: GeneratedNf, S: CoreSink>(
-    state: &mut State<N>,
+    nf: &mut SharedNf<N>,
     work: &Work<'_>,
     sinks: &mut [S],
     rng: &mut SplitMix64,
@@ -1209,7 +1379,8 @@ fn run_deterministic<N: GeneratedNf, S: CoreSink>(
     let orders = &work.steering.orders;
     let cores = orders.len();
     let mut pending: Vec<std::slice::Iter<'_, usize>> = orders.iter().map(|o| o.iter()).collect();
-    let mut runs: Vec<CoreRun> = (0..cores).map(|_| CoreRun::default()).collect();
+    let mut nfs = nf.cores_mut();
+    nfs.truncate(cores);
     let mut ready: Vec<usize> = Vec::with_capacity(cores);
     let mut scratch = empty_packet();
     for (sink, order) in sinks.iter_mut().zip(orders) {
@@ -1222,31 +1393,28 @@ fn run_deterministic<N: GeneratedNf, S: CoreSink>(
             break;
         }
         let core = ready[(rng.next() % ready.len() as u64) as usize];
-        let Some(&i) = pending[core].next() else {
+        let (Some(&i), Some(nf)) = (pending[core].next(), nfs.get_mut(core)) else {
             continue;
         };
-        let run = &mut runs[core];
-        let pos = work.queue_pos[core] + run.stats.packets;
-        let mut handle = match state {
-            State::Separate(nfs) => Handle::Separate(&mut nfs[core]),
-            State::Locks(sh) => Handle::Locks(&**sh),
-            State::Tm(sh) => Handle::Tm(&**sh),
-        };
+        let pos = work.queue_pos[core] + nf.stats().packets;
         let src = &work.packets[i];
         let d = run_packet(
-            &mut handle,
-            core,
+            nf,
             pos,
             i,
             src,
             work.steering.hashes[i],
             work.ctx,
-            &mut run.stats,
             &mut scratch,
         );
         sinks[core].put(src, d);
     }
-    runs
+    nfs.iter()
+        .map(|nf| CoreRun {
+            stats: nf.stats().clone(),
+            pin_failed: false,
+        })
+        .collect()
 }
 
 /// The results of one chunk, handed out in input order by [`ChunkResults::for_each`]
@@ -1368,5 +1536,164 @@ impl<Err> EncodedResults<'_, Err> {
             sink(i, &core.bytes[start..end], record)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::nf::{RenamedField, StateObjectInfo};
+    use crate::state::StateError;
+
+    /// Counts the packets that write: a packet whose first byte is 1 needs the write
+    /// lock and answers with the count after it; the others are read-only drops.
+    struct Counter {
+        count: u64,
+    }
+
+    impl GeneratedNf for Counter {
+        const NAME: &'static str = "counter";
+        const STATE: &'static [StateObjectInfo] = &[];
+        const PORT_COUNT: u16 = 1;
+        const LAN_PORT: u16 = 0;
+        const WAN_PORT: u16 = 0;
+        const RENAMED: &'static [RenamedField] = &[];
+
+        fn with_shards(_mode: ParseMode, _shards: usize) -> Result<Self, StateError> {
+            Ok(Counter { count: 0 })
+        }
+        fn process(&mut self, packet: &InputPacket) -> Observation {
+            if packet.data.first() != Some(&1) {
+                return Observation::Drop;
+            }
+            self.count += 1;
+            Observation::Forward {
+                port: 0,
+                bytes: self.count.to_le_bytes().to_vec(),
+            }
+        }
+        fn process_read(
+            &self,
+            packet: &InputPacket,
+            _log: &mut RefreshLog,
+        ) -> Result<Observation, NeedsWrite> {
+            match packet.data.first() {
+                Some(&1) => Err(NeedsWrite),
+                _ => Ok(Observation::Drop),
+            }
+        }
+        fn apply_refresh(&mut self, _refresh: &Refresh) {}
+        fn fault_count(&self) -> u64 {
+            0
+        }
+        fn set_instrumented(&mut self, _on: bool) {}
+        fn access_log(&self) -> Option<&AccessLog> {
+            None
+        }
+    }
+
+    fn packet(i: u64) -> InputPacket {
+        InputPacket {
+            port: 0,
+            time_ns: 1_000 + i,
+            data: vec![u8::from(i.is_multiple_of(3)), 0],
+        }
+    }
+
+    /// Runs 3000 packets per core on real threads through the public handles and
+    /// returns each core's `(observation, processed)` list and its counters.
+    fn run_on_threads(nf: &mut SharedNf<Counter>) -> Vec<(Vec<Processed>, CoreStats)> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = nf
+                .cores_mut()
+                .into_iter()
+                .map(|mut core| {
+                    s.spawn(move || {
+                        let mut scratch = empty_packet();
+                        let out: Vec<Processed> = (0..3000)
+                            .map(|i| {
+                                let src = packet(i);
+                                if i % 2 == 0 {
+                                    core.process_ref(&src, &mut scratch)
+                                } else {
+                                    let mut p = src.clone();
+                                    core.process(&mut p)
+                                }
+                            })
+                            .collect();
+                        (out, core.stats().clone())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn shared_state_handles_serialize_writers_across_threads() {
+        for strategy in [Strategy::Locks, Strategy::Tm] {
+            let mut nf = SharedNf::<Counter>::new(strategy, 3, ParseMode::Strict).expect("state");
+            assert_eq!(nf.cores(), 3);
+            let runs = run_on_threads(&mut nf);
+            let mut writes: Vec<(u64, u64)> = Vec::new();
+            for (c, (out, stats)) in runs.iter().enumerate() {
+                assert_eq!(stats.packets, 3000, "{strategy:?} core {c}");
+                for p in out {
+                    assert!(p.now >= 1_000, "{strategy:?}: time only moves forward");
+                    match &p.observation {
+                        Observation::Forward { bytes, .. } => {
+                            assert!(p.wrote, "{strategy:?}: a count comes from a writer");
+                            let count = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
+                            writes.push((p.epoch, count));
+                        }
+                        _ => assert_eq!(
+                            p.wrote,
+                            strategy == Strategy::Tm,
+                            "{strategy:?}: reads stay reads under locks"
+                        ),
+                    }
+                }
+                if strategy == Strategy::Locks {
+                    assert_eq!(stats.read_passes, 3000, "core {c}");
+                    assert_eq!(stats.writes, 1000, "core {c}: every third packet writes");
+                    assert_eq!(stats.aborts, stats.writes);
+                } else {
+                    assert_eq!(stats.tm_commits + stats.tm_fallbacks, 3000, "core {c}");
+                }
+            }
+            // Mutual exclusion: 3000 writes saw the counts 1..=3000 exactly once each,
+            // and under locks the epoch a writer made is the count it saw.
+            writes.sort_unstable_by_key(|&(_, count)| count);
+            let counts: Vec<u64> = writes.iter().map(|&(_, c)| c).collect();
+            assert_eq!(counts, (1..=3000).collect::<Vec<_>>(), "{strategy:?}");
+            if strategy == Strategy::Locks {
+                assert!(writes.iter().all(|&(epoch, count)| epoch == count));
+            }
+            assert_eq!(nf.fault_count(), 0);
+        }
+    }
+
+    #[test]
+    fn shared_state_shapes() {
+        let mut seq = SharedNf::<Counter>::new(Strategy::Seq, 4, ParseMode::Strict).expect("seq");
+        assert_eq!(seq.cores(), 1, "seq runs one core");
+        assert_eq!(seq.cores_mut().len(), 1);
+        let mut sn = SharedNf::<Counter>::new(Strategy::Sn, 4, ParseMode::Strict).expect("sn");
+        let cores: Vec<usize> = sn.cores_mut().iter().map(NfCore::core).collect();
+        assert_eq!(cores, [0, 1, 2, 3]);
+        assert_eq!(sn.rtm_status(), RtmStatus::NotApplicable);
+        assert!(matches!(
+            SharedNf::<Counter>::new(Strategy::Locks, 0, ParseMode::Strict),
+            Err(ExecError::NoCores)
+        ));
+        // seq/sn leave the packet alone; the others run a copy.
+        let mut scratch = empty_packet();
+        let src = packet(3);
+        let p = sn.cores_mut()[2].process_ref(&src, &mut scratch);
+        assert_eq!((p.epoch, p.wrote, p.now), (0, false, src.time_ns));
+        assert!(scratch.data.is_empty(), "sn needs no copy");
     }
 }

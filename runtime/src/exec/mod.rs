@@ -5,7 +5,9 @@
 //!   it shares with the executors.
 //! - [`nic`]: the NIC model: hash types, Toeplitz, RETA, exactly as the hardware steers.
 //! - [`engine`]: the executors (seq, sn, locks, tm) on pinned threads or under a
-//!   deterministic seeded schedule, with per-packet records (core, commit order).
+//!   deterministic seeded schedule, with per-packet records (core, commit order); their
+//!   per-packet protocols as [`SharedNf`]/[`NfCore`], for backends with threads of their
+//!   own (DPDK lcores).
 //! - [`lock`]: the big-reader lock of the `locks` strategy.
 //! - [`rtm`]: Intel RTM detection and transactions for the `tm` strategy.
 //! - [`wire`]: the binary packet and record files between the checker and generated
@@ -24,8 +26,8 @@ pub mod wire;
 
 pub use engine::{
     commit_order, ChunkOutput, ChunkResults, CoreStats, Dispatched, EncodedResults, Engine,
-    EngineStats, ExecError, ObservationEncoder, PacketRecord, RunOptions, RuntimeMutant, Schedule,
-    Translator,
+    EngineStats, ExecError, NfCore, ObservationEncoder, PacketRecord, Processed, RunOptions,
+    RuntimeMutant, Schedule, SharedNf, Translator,
 };
 pub use nf::{
     shard_capacity, AccessCounts, AccessLog, GeneratedNf, KeyHasher, NeedsWrite, Refresh,
