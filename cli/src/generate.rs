@@ -118,9 +118,14 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     for f in &files {
         println!("wrote {}", f.display());
     }
+    let manifest = args.out.join("Cargo.toml");
     println!(
         "build and run: cargo run --release --manifest-path {} -- run --pcap CAPTURE.pcap [--cores N --rss RSS.json]",
-        args.out.join("Cargo.toml").display()
+        manifest.display()
+    );
+    println!(
+        "on DPDK (libdpdk-dev): cargo run --release --features dpdk --manifest-path {} -- dpdk --eal \"EAL ARGS\" [--cores N --rss RSS.json]",
+        manifest.display()
     );
     Ok(())
 }

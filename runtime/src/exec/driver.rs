@@ -339,6 +339,10 @@ fn general_help<N: GeneratedNf>() -> String {
             "info",
             "print the NF's state objects and renamed fields as JSON",
         ),
+        (
+            "dpdk",
+            "run on DPDK ports (binaries built with the `dpdk` cargo feature)",
+        ),
     ] {
         let _ = writeln!(s, "  {c:<8} {what}");
     }
