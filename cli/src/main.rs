@@ -5,6 +5,7 @@
 //! 0 success, 1 a failure of the job itself, 2 a usage or input error.
 
 mod analyze;
+mod bench;
 mod generate;
 mod generated;
 mod rss;
@@ -45,6 +46,9 @@ enum Command {
     /// Check the generated parallel versions against the sequential NF: captures,
     /// adversarial traffic, mutants; every divergence classified and minimized.
     Verify(verify::VerifyArgs),
+    /// Scaling sweep of the generated binaries: NFs x strategies x cores x sizes x churn
+    /// x skew, written as CSV, SVG plots and a summary.
+    Bench(bench::BenchArgs),
 }
 
 /// An error that is the user's to fix (bad input, bad usage): exit code 2.
@@ -89,6 +93,12 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::analyze(args),
         Command::Rss(args) => rss::rss(args),
         Command::Generate(args) => generate::generate(args),
+        Command::Bench(args) => match bench::bench(args) {
+            Ok(true) => Ok(()),
+            // Every run is in the CSV; some failed.
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Verify(args) => {
             // It replays millions of packets per source through big, short-lived buffers.
             maestro_runtime::memory::retain_freed_memory();
