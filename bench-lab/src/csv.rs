@@ -1,19 +1,20 @@
-//! `results.csv`: one row per (point, repetition), failures included.
+//! `results.csv`: one row per (point, repetition), failures included, written and read
+//! with the `csv` crate through [`Row`]'s serde derive.
 //!
-//! Written by hand (RFC 4180 quoting) because the workspace builds offline and no CSV
-//! crate is in its registry; the format is plain enough: a header, comma-separated
-//! fields, fields with a comma, quote or line break in double quotes with quotes
-//! doubled. Rows are appended and flushed as runs end, so an interrupted sweep keeps
-//! what it measured.
+//! Rows are appended and flushed as runs end, so an interrupted sweep keeps what it
+//! measured. Reading goes by column name: files written before the per-phase columns
+//! ([`OPTIONAL`]) existed read with those values absent.
 
 use std::fmt;
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::LabError;
 
-/// The columns, in order.
-pub const HEADER: [&str; 24] = [
+/// The columns, in the order they are written (the field order of [`Row`]).
+pub const HEADER: [&str; 27] = [
     "nf",
     "strategy",
     "cores",
@@ -38,10 +39,22 @@ pub const HEADER: [&str; 24] = [
     "ingress",
     "trace",
     "started",
+    "dispatch_seconds",
+    "nf_seconds",
+    "collect_seconds",
 ];
 
+/// Columns a file may lack (added after the first sweeps were committed): read as
+/// absent.
+pub const OPTIONAL: [&str; 3] = ["dispatch_seconds", "nf_seconds", "collect_seconds"];
+
+/// What to do about a `results.csv` that does not read.
+const FIX: &str = "correct or delete that line (each line after the header is one run), \
+                   or re-run the sweep into a fresh --out folder";
+
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
     /// The binary exited non-zero, printed no (or bad) JSON, or processed fewer packets
@@ -74,7 +87,7 @@ impl fmt::Display for Status {
 }
 
 /// One run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub nf: String,
     pub strategy: String,
@@ -82,6 +95,8 @@ pub struct Row {
     /// `64` or `imix`.
     pub frame_size: String,
     pub churn_fpm: u64,
+    /// Written as Rust prints it (`0`, `1.26`), as the plot names are.
+    #[serde(serialize_with = "display")]
     pub zipf: f64,
     /// Packets in the trace.
     pub packets: u64,
@@ -90,12 +105,18 @@ pub struct Row {
     pub status: Status,
     /// Why a run failed (empty when it did not).
     pub error: String,
-    /// The engine's processing time as the binary measured it (dispatch and process,
-    /// capture reading excluded).
+    /// The engine's processing time as the binary measured it (dispatch, the NF and the
+    /// in-order collection; capture reading excluded).
+    #[serde(serialize_with = "fixed::<9, _>")]
     pub processing_seconds: Option<f64>,
+    /// Packets over `processing_seconds`, in millions (end to end).
+    #[serde(serialize_with = "fixed::<4, _>")]
     pub mpps: Option<f64>,
     /// Max over mean of the packets per core (1.0: perfectly even).
+    #[serde(serialize_with = "fixed::<4, _>")]
     pub spread: Option<f64>,
+    /// `;`-separated in the file.
+    #[serde(with = "per_core")]
     pub packets_per_core: Vec<u64>,
     pub forwarded: Option<u64>,
     pub dropped: Option<u64>,
@@ -104,8 +125,10 @@ pub struct Row {
     /// The binary's RTM report (`not applicable`, or why `tm` fell back).
     pub rtm: String,
     /// 1-minute load average when the run started.
+    #[serde(serialize_with = "fixed_f::<2, _>")]
     pub load1: f64,
     /// The whole binary run, capture reading and start-up included.
+    #[serde(serialize_with = "fixed_f::<3, _>")]
     pub wall_seconds: f64,
     /// `lan` or `wan`: where the trace's flows start.
     pub ingress: String,
@@ -113,227 +136,215 @@ pub struct Row {
     pub trace: String,
     /// UTC start of the run.
     pub started: String,
-}
-
-fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map(|x| x.to_string()).unwrap_or_default()
-}
-
-fn opt_f(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
+    /// The binary's serial software-RSS steering (`run --json`'s `dispatch_seconds`).
+    #[serde(default, serialize_with = "fixed::<9, _>")]
+    pub dispatch_seconds: Option<f64>,
+    /// The workers' processing, wall time of the parallel part (`nf_seconds`).
+    #[serde(default, serialize_with = "fixed::<9, _>")]
+    pub nf_seconds: Option<f64>,
+    /// The in-order collection of the results (`collect_seconds`).
+    #[serde(default, serialize_with = "fixed::<9, _>")]
+    pub collect_seconds: Option<f64>,
 }
 
 impl Row {
-    /// The fields in [`HEADER`] order.
-    pub fn fields(&self) -> Vec<String> {
-        vec![
-            self.nf.clone(),
-            self.strategy.clone(),
-            self.cores.to_string(),
-            self.frame_size.clone(),
-            self.churn_fpm.to_string(),
-            self.zipf.to_string(),
-            self.packets.to_string(),
-            self.rep.to_string(),
-            self.status.name().to_string(),
-            self.error.clone(),
-            opt_f(self.processing_seconds, 9),
-            opt_f(self.mpps, 4),
-            opt_f(self.spread, 4),
-            self.packets_per_core
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(";"),
-            opt(&self.forwarded),
-            opt(&self.dropped),
-            opt(&self.flooded),
-            opt(&self.refused),
-            self.rtm.clone(),
-            format!("{:.2}", self.load1),
-            format!("{:.3}", self.wall_seconds),
-            self.ingress.clone(),
-            self.trace.clone(),
-            self.started.clone(),
-        ]
+    /// Packets over the workers' time alone, in millions: the NF's own throughput,
+    /// without the serial dispatch and collection. `None` for failed runs and for rows
+    /// of files that predate `nf_seconds`.
+    pub fn nf_mpps(&self) -> Option<f64> {
+        match (self.status, self.nf_seconds) {
+            (Status::Ok, Some(s)) if s > 0.0 => Some(self.packets as f64 / s / 1e6),
+            _ => None,
+        }
+    }
+}
+
+fn display<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// `DIGITS` decimals: timings to the nanosecond, rates to 1e-4, without float noise.
+fn fixed<const DIGITS: usize, S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => s.collect_str(&format_args!("{x:.DIGITS$}")),
+        None => s.serialize_none(),
+    }
+}
+
+fn fixed_f<const DIGITS: usize, S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:.DIGITS$}"))
+}
+
+/// Packets per core as one field, `n0;n1;...` (empty when the run measured nothing).
+mod per_core {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = v.iter().map(u64::to_string).collect();
+        s.serialize_str(&text.join(";"))
     }
 
-    /// A row from its fields (as [`read_rows`] splits them).
-    pub fn from_fields(f: &[String]) -> Result<Row, String> {
-        if f.len() != HEADER.len() {
-            return Err(format!(
-                "{} fields, expected {} ({})",
-                f.len(),
-                HEADER.len(),
-                HEADER.join(",")
-            ));
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(Vec::new());
         }
-        fn num<T: std::str::FromStr>(f: &[String], i: usize) -> Result<T, String> {
-            f[i].parse()
-                .map_err(|_| format!("column {}: `{}` is not a number", HEADER[i], f[i]))
-        }
-        fn opt_num<T: std::str::FromStr>(f: &[String], i: usize) -> Result<Option<T>, String> {
-            if f[i].is_empty() {
-                Ok(None)
-            } else {
-                num(f, i).map(Some)
-            }
-        }
-        let per_core = if f[13].is_empty() {
-            Vec::new()
-        } else {
-            f[13]
-                .split(';')
-                .map(|x| {
-                    x.parse()
-                        .map_err(|_| format!("column packets_per_core: `{x}` is not a count"))
+        text.split(';')
+            .map(|x| {
+                x.trim().parse().map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{x}` is not a packet count (expected counts separated by `;`)"
+                    ))
                 })
-                .collect::<Result<_, _>>()?
-        };
-        Ok(Row {
-            nf: f[0].clone(),
-            strategy: f[1].clone(),
-            cores: num(f, 2)?,
-            frame_size: f[3].clone(),
-            churn_fpm: num(f, 4)?,
-            zipf: num(f, 5)?,
-            packets: num(f, 6)?,
-            rep: num(f, 7)?,
-            status: Status::parse(&f[8])
-                .ok_or_else(|| format!("column status: `{}` is not ok/failed/timeout", f[8]))?,
-            error: f[9].clone(),
-            processing_seconds: opt_num(f, 10)?,
-            mpps: opt_num(f, 11)?,
-            spread: opt_num(f, 12)?,
-            packets_per_core: per_core,
-            forwarded: opt_num(f, 14)?,
-            dropped: opt_num(f, 15)?,
-            flooded: opt_num(f, 16)?,
-            refused: opt_num(f, 17)?,
-            rtm: f[18].clone(),
-            load1: num(f, 19)?,
-            wall_seconds: num(f, 20)?,
-            ingress: f[21].clone(),
-            trace: f[22].clone(),
-            started: f[23].clone(),
-        })
+            })
+            .collect()
     }
 }
 
-/// One CSV line (with its line break).
-pub fn line(fields: &[String]) -> String {
-    let mut out = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if f.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// Splits CSV text into records of fields (RFC 4180: quoted fields may hold commas,
-/// doubled quotes and line breaks).
-pub fn parse(text: &str) -> Result<Vec<Vec<String>>, String> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    let mut line = 1;
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                _ => {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-                line += 1;
-            }
-            _ => field.push(c),
-        }
-    }
-    if quoted {
-        return Err(format!("line {line}: a quoted field is not closed"));
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    Ok(records)
-}
-
-/// Reads `results.csv`: checks the header and parses every row.
-pub fn read_rows(path: &Path) -> Result<Vec<Row>, LabError> {
-    let text = std::fs::read_to_string(path).map_err(LabError::io(path))?;
-    let bad = |reason: String| LabError::Parse {
+fn bad(path: &Path, line: u64, reason: String) -> LabError {
+    LabError::Csv {
         path: path.to_path_buf(),
+        line,
         reason,
-    };
-    let records = parse(&text).map_err(bad)?;
-    let Some((header, rows)) = records.split_first() else {
-        return Err(bad("empty file: no header".into()));
-    };
-    if header.iter().map(String::as_str).ne(HEADER) {
-        return Err(bad(format!(
-            "the header is not the bench lab's ({}); was this file written by another version?",
-            HEADER.join(",")
-        )));
+        fix: FIX.to_string(),
     }
-    rows.iter()
-        .enumerate()
-        .map(|(i, f)| Row::from_fields(f).map_err(|e| bad(format!("row {}: {e}", i + 1))))
-        .collect()
+}
+
+/// A `csv` error as the file, the line and what is wrong.
+fn csv_error(path: &Path, e: ::csv::Error) -> LabError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(source) => LabError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        ::csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => bad(
+            path,
+            line,
+            format!(
+                "{len} fields where the header has {expected_len} (a field with a comma must be in double quotes)"
+            ),
+        ),
+        ::csv::ErrorKind::Utf8 { err, .. } => bad(path, line, format!("not UTF-8 text: {err}")),
+        other => bad(path, line, format!("{other:?}")),
+    }
+}
+
+/// The column of an error that serde raised (the `csv` crate knows the column of its
+/// own parse errors only): the columns whose values serde code checks.
+fn serde_error_column(
+    headers: &::csv::StringRecord,
+    record: &::csv::StringRecord,
+) -> Option<usize> {
+    let at = |name: &str| headers.iter().position(|h| h == name);
+    let status = at("status")?;
+    if Status::parse(record.get(status)?).is_none() {
+        return Some(status);
+    }
+    let per_core = at("packets_per_core")?;
+    let text = record.get(per_core)?;
+    let counts_ok = text.is_empty() || text.split(';').all(|x| x.trim().parse::<u64>().is_ok());
+    (!counts_ok).then_some(per_core)
+}
+
+/// Reads `results.csv`: checks that the header has every column the report needs and
+/// parses every row by column name (the columns of [`OPTIONAL`] may be missing).
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, LabError> {
+    let file = File::open(path).map_err(LabError::io(path))?;
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(std::io::BufReader::new(file));
+    let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+    if headers.is_empty() {
+        return Err(LabError::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "empty file: no header".into(),
+            fix: "re-run the sweep (`maestro bench ... --out DIR`) to write it".into(),
+        });
+    }
+    let missing: Vec<&str> = HEADER
+        .iter()
+        .copied()
+        .filter(|h| !OPTIONAL.contains(h) && !headers.iter().any(|x| x == *h))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LabError::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: format!(
+                "the header lacks the column{} {}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            ),
+            fix: format!(
+                "this is not a `maestro bench` results.csv (its columns: {}); point --out at a sweep folder",
+                HEADER.join(",")
+            ),
+        });
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let row = record.deserialize::<Row>(Some(&headers)).map_err(|e| {
+            let reason = match e.kind() {
+                ::csv::ErrorKind::Deserialize { err, .. } => {
+                    let column = err
+                        .field()
+                        .map(|i| i as usize)
+                        .or_else(|| serde_error_column(&headers, &record));
+                    match column {
+                        Some(i) => format!(
+                            "column {} = `{}`: {}",
+                            headers.get(i).unwrap_or("?"),
+                            record.get(i).unwrap_or(""),
+                            err.kind()
+                        ),
+                        None => err.kind().to_string(),
+                    }
+                }
+                other => format!("{other:?}"),
+            };
+            bad(path, line, reason)
+        })?;
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// Appends rows to `results.csv` as runs end.
 pub struct CsvWriter {
-    file: std::fs::File,
+    writer: ::csv::Writer<File>,
     path: PathBuf,
 }
 
 impl CsvWriter {
-    /// Creates (or truncates) the file and writes the header.
+    /// Creates (or truncates) the file and writes the header at once, so that a sweep
+    /// whose first run never ends still leaves a readable file.
     pub fn create(path: &Path) -> Result<CsvWriter, LabError> {
-        let mut file = std::fs::File::create(path).map_err(LabError::io(path))?;
-        let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
-        file.write_all(line(&header).as_bytes())
-            .map_err(LabError::io(path))?;
+        let file = File::create(path).map_err(LabError::io(path))?;
+        let mut writer = ::csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
+        writer
+            .write_record(HEADER)
+            .map_err(|e| csv_error(path, e))?;
+        writer.flush().map_err(LabError::io(path))?;
         Ok(CsvWriter {
-            file,
+            writer,
             path: path.to_path_buf(),
         })
     }
 
+    /// Writes one row and flushes it to the file.
     pub fn append(&mut self, row: &Row) -> Result<(), LabError> {
-        self.file
-            .write_all(line(&row.fields()).as_bytes())
-            .and_then(|_| self.file.flush())
-            .map_err(LabError::io(&self.path))
+        self.writer
+            .serialize(row)
+            .map_err(|e| csv_error(&self.path, e))?;
+        self.writer.flush().map_err(LabError::io(&self.path))
     }
 }
 
@@ -367,16 +378,14 @@ mod tests {
             ingress: "lan".into(),
             trace: "t.pcapng".into(),
             started: "2026-01-01T00:00:00Z".into(),
+            dispatch_seconds: None,
+            nf_seconds: None,
+            collect_seconds: None,
         }
     }
 
-    #[test]
-    fn rows_round_trip_through_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
-        let mut w = CsvWriter::create(&path).unwrap();
-        let a = sample();
-        let b = Row {
+    fn ok_row() -> Row {
+        Row {
             status: Status::Ok,
             error: String::new(),
             processing_seconds: Some(0.012345),
@@ -388,21 +397,106 @@ mod tests {
             flooded: Some(0),
             refused: Some(0),
             rtm: "not applicable".into(),
+            dispatch_seconds: Some(0.002),
+            nf_seconds: Some(0.01),
+            collect_seconds: Some(0.000345),
             ..sample()
-        };
-        w.append(&a).unwrap();
-        w.append(&b).unwrap();
-        let back = read_rows(&path).unwrap();
-        assert_eq!(back, vec![a, b]);
+        }
     }
 
     #[test]
-    fn bad_files_are_refused() {
-        assert!(parse("a,\"b").is_err());
+    fn rows_round_trip_through_csv_and_each_is_flushed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        std::fs::write(&path, "x,y\n1,2\n").unwrap();
-        let e = read_rows(&path).unwrap_err().to_string();
-        assert!(e.contains("header"), "{e}");
+        let mut w = CsvWriter::create(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            HEADER.join(",") + "\n"
+        );
+        let (a, b) = (sample(), ok_row());
+        w.append(&a).unwrap();
+        // On disk before the writer is dropped: an interrupted sweep keeps it.
+        assert_eq!(read_rows(&path).unwrap(), vec![a.clone()]);
+        w.append(&b).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), vec![a, b.clone()]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(",1.26,") && text.contains(",9900;10100,"),
+            "{text}"
+        );
+        assert!(text.contains(",0.012345000,1.6201,"), "{text}");
+        assert_eq!(b.nf_mpps(), Some(2.0));
+    }
+
+    #[test]
+    fn header_is_the_field_order() {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.serialize(sample()).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
+    }
+
+    #[test]
+    fn files_without_the_phase_columns_read_them_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        // A line of results/sweeps/2core-vm/results.csv, written before the columns.
+        let old = HEADER[..24].join(",")
+            + "\nfw,sn,2,64,0,0,1000000,1,ok,,0.122909809,8.1360,1.0075,503740;496260,1000000,0,0,0,not applicable,0.56,0.282,lan,t.pcapng,2026-11-24T05:09:42Z\n";
+        std::fs::write(&path, old).unwrap();
+        let rows = read_rows(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r.packets_per_core, vec![503_740, 496_260]);
+        assert_eq!((r.mpps, r.zipf), (Some(8.136), 0.0));
+        assert_eq!(
+            (r.dispatch_seconds, r.nf_seconds, r.collect_seconds),
+            (None, None, None)
+        );
+        assert_eq!(r.nf_mpps(), None);
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_file_line_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let err = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            read_rows(&path).unwrap_err().to_string()
+        };
+        let e = err("x,y\n1,2\n");
+        assert!(
+            e.contains("r.csv, line 1") && e.contains("lacks the columns nf, strategy"),
+            "{e}"
+        );
+        assert!(e.contains("point --out at a sweep folder"), "{e}");
+        assert!(err("").contains("empty file"));
+
+        // A bad number on the third line (the second row).
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.serialize(ok_row()).unwrap();
+        w.serialize(Row { rep: 2, ..ok_row() }).unwrap();
+        let good = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let e = err(&good.replacen(",2,ok,,0.012345000,1.6201,", ",2,ok,,0.012345000,fast,", 1));
+        assert!(
+            e.contains("r.csv, line 3") && e.contains("column mpps = `fast`"),
+            "{e}"
+        );
+        assert!(e.contains("correct or delete that line"), "{e}");
+        let e = err(&good.replacen(",ok,", ",fine,", 1));
+        assert!(
+            e.contains("line 2") && e.contains("column status = `fine`") && e.contains("`ok`"),
+            "{e}"
+        );
+        let e = err(&good.replacen(",9900;10100,", ",9900;x,", 1));
+        assert!(
+            e.contains("column packets_per_core = `9900;x`: `x` is not a packet count"),
+            "{e}"
+        );
+        let e = err(&(good.clone() + "fw,sn\n"));
+        assert!(
+            e.contains("line 4") && e.contains("2 fields where the header has 27"),
+            "{e}"
+        );
     }
 }

@@ -14,6 +14,9 @@
 //!    as it ends, failures included; then the report ([`report::write_report`]):
 //!    `summary.md` and one SVG per (NF, size, churn, skew).
 //!
+//! The CSV goes through the `csv` crate (serde rows), the plots through `plotters`
+//! (SVG backend, no font features).
+//!
 //! Output folder: `results.csv`, `machine.json`, `sweep.json` (the resolved sweep,
 //! skipped strategies, notes), `summary.md`, `plots/*.svg`, `rss/*.json`, `traces/`.
 
@@ -21,9 +24,9 @@ pub mod baselines;
 pub mod config;
 pub mod csv;
 pub mod machine;
+pub mod plot;
 pub mod report;
 pub mod runner;
-pub mod svg;
 pub mod sweep;
 pub mod trace;
 
@@ -92,6 +95,20 @@ pub enum LabError {
     },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    /// A `results.csv` that does not read: `line` is 1-based (1 is the header).
+    #[error("{path}, line {line}: {reason}; {fix}")]
+    Csv {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+        fix: String,
+    },
+    #[error("{path}: cannot draw the plot: {source}")]
+    Plot {
+        path: PathBuf,
+        #[source]
+        source: plot::PlotError,
+    },
 }
 
 impl LabError {

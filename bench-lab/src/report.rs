@@ -1,7 +1,9 @@
 //! The report of a sweep folder, from its `results.csv` (so it can be redrawn without
-//! measuring again): `summary.md` (median Mpps, spread of the repetitions, speed-up over
-//! 1 core and over `seq`) and one SVG per (NF, frame size, churn, skew) with Mpps against
-//! cores, one line per strategy, `seq` as the 1-core reference.
+//! measuring again): `summary.md` (median Mpps end to end and NF-only, spread of the
+//! repetitions, speed-up over 1 core and over `seq`) and one SVG per (NF, frame size,
+//! churn, skew) with Mpps against cores, one line per strategy, `seq` as the 1-core
+//! reference; where the CSV has the binaries' `nf_seconds`, a second SVG per group with
+//! the NF-only Mpps (`<stem>-nf.svg`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,9 +12,11 @@ use std::path::{Path, PathBuf};
 use maestro_runtime::exec::Strategy;
 
 use crate::baselines::PUBLISHED;
+use plotters::style::RGBColor;
+
 use crate::csv::{read_rows, Row, Status};
 use crate::machine::MachineInfo;
-use crate::svg::{render, Chart, HLine, Series, SeriesPoint};
+use crate::plot::{render, Chart, HLine, Series, SeriesPoint, Stroke};
 use crate::LabError;
 
 /// How to draw the report.
@@ -27,7 +31,19 @@ pub struct ReportOptions {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub summary: PathBuf,
+    /// End-to-end Mpps, one per (NF, size, churn, skew).
     pub plots: Vec<PathBuf>,
+    /// NF-only Mpps, for the groups whose rows have `nf_seconds`.
+    pub nf_plots: Vec<PathBuf>,
+}
+
+/// Which throughput a table column or plot shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Packets over the binary's whole engine time (`mpps`): dispatch, NF, collection.
+    EndToEnd,
+    /// Packets over the workers' time alone ([`Row::nf_mpps`]).
+    NfOnly,
 }
 
 /// The statistics of one (strategy, cores) cell over its repetitions.
@@ -35,11 +51,19 @@ pub struct Report {
 pub struct Cell {
     /// Mpps of the successful runs.
     pub mpps: Vec<f64>,
+    /// NF-only Mpps of the successful runs that have `nf_seconds`.
+    pub nf_mpps: Vec<f64>,
     pub spreads: Vec<f64>,
     pub runs: usize,
 }
 
 impl Cell {
+    pub fn values(&self, metric: Metric) -> &[f64] {
+        match metric {
+            Metric::EndToEnd => &self.mpps,
+            Metric::NfOnly => &self.nf_mpps,
+        }
+    }
     pub fn median(&self) -> Option<f64> {
         median(&self.mpps)
     }
@@ -48,6 +72,15 @@ impl Cell {
     }
     pub fn max(&self) -> Option<f64> {
         self.mpps.iter().copied().reduce(f64::max)
+    }
+    pub fn median_of(&self, metric: Metric) -> Option<f64> {
+        median(self.values(metric))
+    }
+    pub fn min_of(&self, metric: Metric) -> Option<f64> {
+        self.values(metric).iter().copied().reduce(f64::min)
+    }
+    pub fn max_of(&self, metric: Metric) -> Option<f64> {
+        self.values(metric).iter().copied().reduce(f64::max)
     }
 }
 
@@ -159,6 +192,9 @@ pub fn group_rows(rows: &[Row]) -> Vec<Group> {
             if let Some(s) = r.spread {
                 cell.spreads.push(s);
             }
+            if let Some(m) = r.nf_mpps() {
+                cell.nf_mpps.push(m);
+            }
         }
     }
     order
@@ -167,13 +203,13 @@ pub fn group_rows(rows: &[Row]) -> Vec<Group> {
         .collect()
 }
 
-fn color(strategy: &str) -> &'static str {
+fn color(strategy: &str) -> RGBColor {
     match strategy {
-        "seq" => "#000000",
-        "sn" => "#1f77b4",
-        "locks" => "#ff7f0e",
-        "tm" => "#2ca02c",
-        _ => "#9467bd",
+        "seq" => RGBColor(0, 0, 0),
+        "sn" => RGBColor(0x1f, 0x77, 0xb4),
+        "locks" => RGBColor(0xff, 0x7f, 0x0e),
+        "tm" => RGBColor(0x2c, 0xa0, 0x2c),
+        _ => RGBColor(0x94, 0x67, 0xbd),
     }
 }
 
@@ -182,12 +218,17 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The chart of one group.
-pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions) -> Chart {
+pub fn chart(
+    group: &Group,
+    machine: Option<&MachineInfo>,
+    opts: &ReportOptions,
+    metric: Metric,
+) -> Chart {
     let mut x_ticks: Vec<f64> = group.cells.keys().map(|(_, _, c)| *c as f64).collect();
     x_ticks.sort_by(f64::total_cmp);
     x_ticks.dedup();
     let reps = group.cells.values().map(|c| c.runs).max().unwrap_or(0);
-    let seq = group.cell("seq", 1).and_then(Cell::median);
+    let seq = group.cell("seq", 1).and_then(|c| c.median_of(metric));
     let mut series: Vec<Series> = Vec::new();
     let mut names: Vec<&str> = Vec::new();
     for (_, s, _) in group.cells.keys() {
@@ -203,16 +244,16 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
             .filter_map(|((_, _, c), cell)| {
                 Some(SeriesPoint {
                     x: *c as f64,
-                    y: cell.median()?,
-                    lo: cell.min()?,
-                    hi: cell.max()?,
+                    y: cell.median_of(metric)?,
+                    lo: cell.min_of(metric)?,
+                    hi: cell.max_of(metric)?,
                 })
             })
             .collect();
         series.push(Series {
             name: name.to_string(),
-            color: color(name).to_string(),
-            dash: String::new(),
+            color: color(name),
+            stroke: Stroke::Solid,
             whiskers: true,
             points,
         });
@@ -223,14 +264,14 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
         hlines.push(HLine {
             name: format!("seq, 1 core (reference): {seq:.2} Mpps"),
             y: seq,
-            color: color("seq").to_string(),
-            dash: "7 4".into(),
+            color: color("seq"),
+            stroke: Stroke::Dash(7, 4),
         });
         if x_ticks.len() > 1 {
             series.push(Series {
                 name: "ideal: seq × cores".into(),
-                color: "#aaaaaa".into(),
-                dash: "2 3".into(),
+                color: RGBColor(0xaa, 0xaa, 0xaa),
+                stroke: Stroke::Dash(2, 3),
                 whiskers: false,
                 points: x_ticks
                     .iter()
@@ -244,7 +285,8 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
             });
         }
     }
-    if opts.baselines && group.frame_size == "64" {
+    // Published figures are end-to-end throughputs of whole systems.
+    if opts.baselines && group.frame_size == "64" && metric == Metric::EndToEnd {
         let top = x_ticks.last().copied().unwrap_or(1.0);
         for (i, p) in PUBLISHED.iter().enumerate() {
             let points: Vec<SeriesPoint> = p
@@ -263,8 +305,12 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
             }
             series.push(Series {
                 name: p.label.to_string(),
-                color: if i == 0 { "#8c564b" } else { "#7f7f7f" }.into(),
-                dash: "8 3 2 3".into(),
+                color: if i == 0 {
+                    RGBColor(0x8c, 0x56, 0x4b)
+                } else {
+                    RGBColor(0x7f, 0x7f, 0x7f)
+                },
+                stroke: Stroke::Dash(8, 4),
                 whiskers: false,
                 points,
             });
@@ -289,13 +335,25 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
             ),
         );
     }
+    if metric == Metric::NfOnly {
+        notes.insert(
+            0,
+            "NF-only: packets over the workers' time (the binary's nf_seconds), without the \
+             serial software RSS dispatch and the in-order collection of results."
+                .to_string(),
+        );
+    }
     Chart {
         title: format!(
-            "{}: {}, churn {} flows/min, Zipf {}",
+            "{}: {}, churn {} flows/min, Zipf {}{}",
             group.nf,
             group.size_text(),
             group.churn_fpm,
-            group.zipf
+            group.zipf,
+            match metric {
+                Metric::EndToEnd => "",
+                Metric::NfOnly => " (NF only)",
+            }
         ),
         subtitle: format!(
             "Generated binary, synthetic trace of {} packets, flows from {}; median of {} run{} per point, whiskers min to max",
@@ -305,7 +363,11 @@ pub fn chart(group: &Group, machine: Option<&MachineInfo>, opts: &ReportOptions)
             if reps == 1 { "" } else { "s" }
         ),
         x_label: "cores".into(),
-        y_label: "throughput (Mpps)".into(),
+        y_label: match metric {
+            Metric::EndToEnd => "throughput (Mpps)",
+            Metric::NfOnly => "NF-only throughput (Mpps)",
+        }
+        .into(),
         x_ticks,
         series,
         hlines,
@@ -347,6 +409,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Report, LabError
         }
     }
     let mut plots = Vec::new();
+    let mut nf_plots = Vec::new();
     let mut md = String::new();
     let _ = writeln!(md, "# Sweep summary\n");
     if let Some(m) = &machine {
@@ -385,16 +448,58 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Report, LabError
          sequential binary's; spread is the median over repetitions of max/mean packets \
          per core (1.00 = even)."
     );
+    let ok_rows: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Ok).collect();
+    let with_nf = ok_rows.iter().filter(|r| r.nf_mpps().is_some()).count();
+    if with_nf == 0 && !ok_rows.is_empty() {
+        let _ = writeln!(
+            md,
+            "- NF-only Mpps: not available: this results.csv has no `nf_seconds` (it was \
+             written before the binaries reported `dispatch_seconds`, `nf_seconds` and \
+             `collect_seconds`; those columns read as absent). Re-run the sweep to get them."
+        );
+    } else if with_nf > 0 {
+        let _ = writeln!(
+            md,
+            "- NF-only Mpps is packets over the binary's `nf_seconds`: the workers' processing \
+             (wall time of the parallel part), without the serial dispatch and collection \
+             (`dispatch_seconds`, `collect_seconds` in `results.csv`); \"NF × 1 core\" divides \
+             by the same strategy's 1-core NF-only median. {}",
+            if with_nf < ok_rows.len() {
+                format!(
+                    "Only {with_nf} of the {} successful runs have it; the rest read as absent.",
+                    ok_rows.len()
+                )
+            } else {
+                "Plots of it: `plots/*-nf.svg`.".to_string()
+            }
+        );
+    }
     for s in strings("skipped") {
         let _ = writeln!(md, "- Skipped: {s}");
     }
     for s in strings("notes") {
         let _ = writeln!(md, "- Note: {s}");
     }
+    let draw = |path: PathBuf, c: &Chart| -> Result<PathBuf, LabError> {
+        let svg = render(c).map_err(|source| LabError::Plot {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&path, svg).map_err(LabError::io(&path))?;
+        Ok(path)
+    };
     for g in &groups {
-        let c = chart(g, machine.as_ref(), opts);
-        let path = plot_dir.join(format!("{}.svg", g.stem()));
-        std::fs::write(&path, render(&c)).map_err(LabError::io(&path))?;
+        let has_nf = g.cells.values().any(|c| !c.nf_mpps.is_empty());
+        let path = draw(
+            plot_dir.join(format!("{}.svg", g.stem())),
+            &chart(g, machine.as_ref(), opts, Metric::EndToEnd),
+        )?;
+        if has_nf {
+            nf_plots.push(draw(
+                plot_dir.join(format!("{}-nf.svg", g.stem())),
+                &chart(g, machine.as_ref(), opts, Metric::NfOnly),
+            )?);
+        }
         let _ = writeln!(
             md,
             "\n## {}: {}, churn {} flows/min, Zipf {}\n\nFlows from {}, {} packets. Plot: [`plots/{}.svg`](plots/{}.svg)\n",
@@ -407,28 +512,40 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Report, LabError
             g.stem(),
             g.stem()
         );
+        if has_nf {
+            let _ = writeln!(
+                md,
+                "NF-only plot: [`plots/{}-nf.svg`](plots/{}-nf.svg)\n",
+                g.stem(),
+                g.stem()
+            );
+        }
         let _ = writeln!(
             md,
-            "| strategy | cores | median Mpps | min | max | ok/runs | × 1 core | × seq | spread |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| strategy | cores | median Mpps | min | max | ok/runs | × 1 core | × seq | NF-only Mpps | NF × 1 core | spread |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         let seq = g.cell("seq", 1).and_then(Cell::median);
+        let ratio = |value: Option<f64>, base: Option<f64>| match (value, base) {
+            (Some(m), Some(b)) if b > 0.0 => format!("{:.2}", m / b),
+            _ => "–".into(),
+        };
         for ((_, s, cores), cell) in &g.cells {
             let med = cell.median();
             let one = g.cell(s, 1).and_then(Cell::median);
-            let ratio = |base: Option<f64>| match (med, base) {
-                (Some(m), Some(b)) if b > 0.0 => format!("{:.2}", m / b),
-                _ => "–".into(),
-            };
+            let nf = cell.median_of(Metric::NfOnly);
+            let nf_one = g.cell(s, 1).and_then(|c| c.median_of(Metric::NfOnly));
             let _ = writeln!(
                 md,
-                "| {s} | {cores} | {} | {} | {} | {}/{} | {} | {} | {} |",
+                "| {s} | {cores} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} |",
                 fmt_opt(med, 3),
                 fmt_opt(cell.min(), 3),
                 fmt_opt(cell.max(), 3),
                 cell.mpps.len(),
                 cell.runs,
-                ratio(one),
-                ratio(seq),
+                ratio(med, one),
+                ratio(med, seq),
+                fmt_opt(nf, 3),
+                ratio(nf, nf_one),
                 fmt_opt(median(&cell.spreads), 2)
             );
         }
@@ -464,7 +581,11 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Report, LabError
     }
     let summary = dir.join("summary.md");
     std::fs::write(&summary, md).map_err(LabError::io(&summary))?;
-    Ok(Report { summary, plots })
+    Ok(Report {
+        summary,
+        plots,
+        nf_plots,
+    })
 }
 
 #[cfg(test)]
@@ -501,6 +622,10 @@ mod tests {
             ingress: "lan".into(),
             trace: "t".into(),
             started: String::new(),
+            // The NF's part: 80 % of the engine's time.
+            dispatch_seconds: mpps.map(|m| 1000.0 / m / 1e6 * 0.1),
+            nf_seconds: mpps.map(|m| 1000.0 / m / 1e6 * 0.8),
+            collect_seconds: mpps.map(|m| 1000.0 / m / 1e6 * 0.1),
         }
     }
 
@@ -527,7 +652,12 @@ mod tests {
         assert_eq!(g.cell("seq", 1).unwrap().median(), Some(4.0));
         let sn2 = g.cell("sn", 2).unwrap();
         assert_eq!((sn2.runs, sn2.mpps.len()), (2, 1));
-        let c = chart(g, None, &ReportOptions { baselines: true });
+        let c = chart(
+            g,
+            None,
+            &ReportOptions { baselines: true },
+            Metric::EndToEnd,
+        );
         assert!(c.series.iter().any(|s| s.name == "sn"));
         assert!(c.hlines[0].name.starts_with("seq, 1 core"));
         // The published VPP line is labeled and limited to the plot's cores.
@@ -538,6 +668,14 @@ mod tests {
             .unwrap();
         assert_eq!(vpp.points.len(), 2);
         assert!(c.notes.iter().any(|n| n.contains("not measured here")));
+        // NF-only: the same lines at 1/0.8 of the Mpps, no published figures.
+        let nf = chart(g, None, &ReportOptions { baselines: true }, Metric::NfOnly);
+        let sn = nf.series.iter().find(|s| s.name == "sn").unwrap();
+        assert_eq!(sn.points.len(), 2);
+        assert!((sn.points[1].y - 5.0).abs() < 1e-9, "{:?}", sn.points);
+        assert!(nf.hlines[0].name.contains("5.00 Mpps"), "{:?}", nf.hlines);
+        assert!(!nf.series.iter().any(|s| s.name.contains("published")));
+        assert!(nf.title.ends_with("(NF only)"));
 
         let dir = tempfile::tempdir().unwrap();
         let mut w = crate::csv::CsvWriter::create(&dir.path().join("results.csv")).unwrap();
@@ -547,11 +685,41 @@ mod tests {
         let rep = write_report(dir.path(), &ReportOptions::default()).unwrap();
         let md = std::fs::read_to_string(&rep.summary).unwrap();
         assert!(
-            md.contains("| sn | 2 | 4.000 | 4.000 | 4.000 | 1/2 | 2.00 | 1.00 | 1.00 |"),
+            md.contains(
+                "| sn | 2 | 4.000 | 4.000 | 4.000 | 1/2 | 2.00 | 1.00 | 5.000 | 2.00 | 1.00 |"
+            ),
             "{md}"
         );
         assert!(md.contains("## Failed runs") && md.contains("exit 1"));
         assert!(!md.contains("published"), "no baselines unless asked");
+        assert!(md.contains("NF-only Mpps is packets over"), "{md}");
         assert_eq!(rep.plots.len(), 1);
+        assert_eq!(rep.nf_plots.len(), 1);
+        assert!(rep.nf_plots[0].ends_with("plots/fw-64-churn0-zipf0-nf.svg"));
+        let svg = std::fs::read_to_string(&rep.nf_plots[0]).unwrap();
+        roxmltree::Document::parse(&svg).unwrap();
+        assert!(svg.contains("NF-only throughput (Mpps)"));
+
+        // Without the phase columns (an old file): no NF-only numbers or plots, and the
+        // summary says why.
+        let old = tempfile::tempdir().unwrap();
+        let mut w = crate::csv::CsvWriter::create(&old.path().join("results.csv")).unwrap();
+        for r in &rows {
+            w.append(&Row {
+                dispatch_seconds: None,
+                nf_seconds: None,
+                collect_seconds: None,
+                ..r.clone()
+            })
+            .unwrap();
+        }
+        let rep = write_report(old.path(), &ReportOptions::default()).unwrap();
+        let md = std::fs::read_to_string(&rep.summary).unwrap();
+        assert!(
+            md.contains("| sn | 2 | 4.000 | 4.000 | 4.000 | 1/2 | 2.00 | 1.00 | – | – | 1.00 |"),
+            "{md}"
+        );
+        assert!(md.contains("NF-only Mpps: not available"), "{md}");
+        assert!(rep.nf_plots.is_empty());
     }
 }

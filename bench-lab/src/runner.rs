@@ -42,6 +42,11 @@ pub struct Measurement {
     pub refused: Option<u64>,
     pub rtm: String,
     pub wall_seconds: f64,
+    /// The phases of `processing_seconds` (`None` from a binary built before the
+    /// runtime reported them).
+    pub dispatch_seconds: Option<f64>,
+    pub nf_seconds: Option<f64>,
+    pub collect_seconds: Option<f64>,
 }
 
 impl Measurement {
@@ -58,6 +63,9 @@ impl Measurement {
             refused: None,
             rtm: String::new(),
             wall_seconds: wall.as_secs_f64(),
+            dispatch_seconds: None,
+            nf_seconds: None,
+            collect_seconds: None,
         }
     }
 
@@ -93,6 +101,13 @@ struct Summary {
     rtm: String,
     processing_seconds: f64,
     mpps: f64,
+    /// Optional: a cached binary built from an older runtime does not print them.
+    #[serde(default)]
+    dispatch_seconds: Option<f64>,
+    #[serde(default)]
+    nf_seconds: Option<f64>,
+    #[serde(default)]
+    collect_seconds: Option<f64>,
 }
 
 /// The last `max` characters of a process's output, on one line.
@@ -227,6 +242,9 @@ pub fn run_point(req: &RunRequest) -> Measurement {
         refused: Some(summary.refused),
         rtm: summary.rtm,
         wall_seconds: wall.as_secs_f64(),
+        dispatch_seconds: summary.dispatch_seconds,
+        nf_seconds: summary.nf_seconds,
+        collect_seconds: summary.collect_seconds,
     };
     if summary.packets != req.expected_packets {
         m.status = Status::Failed;
@@ -307,6 +325,19 @@ mod tests {
         assert_eq!(m.status, Status::Ok, "{}", m.error);
         assert_eq!(m.packets_per_core, vec![4, 6]);
         assert_eq!(m.spread(2), Some(1.2));
+        // A binary without the phase fields (built before them) still measures.
+        assert_eq!((m.nf_seconds, m.dispatch_seconds), (None, None));
+
+        let phased = ok.replace(
+            "\"mpps\":0.00002",
+            "\"mpps\":0.00002,\"dispatch_seconds\":0.1,\"nf_seconds\":0.3,\"collect_seconds\":0.1",
+        );
+        let m = run_point(&req(script(dir.path(), "p", &phased)));
+        assert_eq!(m.status, Status::Ok, "{}", m.error);
+        assert_eq!(
+            (m.dispatch_seconds, m.nf_seconds, m.collect_seconds),
+            (Some(0.1), Some(0.3), Some(0.1))
+        );
 
         let short = ok.replace("\"packets\":10", "\"packets\":9");
         let m = run_point(&req(script(dir.path(), "d", &short)));

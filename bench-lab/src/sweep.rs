@@ -60,13 +60,19 @@ impl fmt::Display for Event<'_> {
                     row.rep
                 )?;
                 match (row.status, row.mpps, row.processing_seconds) {
-                    (Status::Ok, Some(m), Some(s)) => write!(
-                        f,
-                        "{m:.3} Mpps ({:.1} ms, spread {:.2}, load {:.1})",
-                        s * 1e3,
-                        row.spread.unwrap_or(1.0),
-                        row.load1
-                    ),
+                    (Status::Ok, Some(m), Some(s)) => {
+                        write!(f, "{m:.3} Mpps (")?;
+                        if let Some(nf) = row.nf_mpps() {
+                            write!(f, "NF only {nf:.3} Mpps, ")?;
+                        }
+                        write!(
+                            f,
+                            "{:.1} ms, spread {:.2}, load {:.1})",
+                            s * 1e3,
+                            row.spread.unwrap_or(1.0),
+                            row.load1
+                        )
+                    }
                     _ => write!(f, "{} {}", row.status.name().to_uppercase(), row.error),
                 }
             }
@@ -428,6 +434,9 @@ impl Plan {
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default(),
                     started,
+                    dispatch_seconds: m.dispatch_seconds,
+                    nf_seconds: m.nf_seconds,
+                    collect_seconds: m.collect_seconds,
                 };
                 csv.append(&row)?;
                 events(Event::Run {

@@ -19,6 +19,16 @@ fn builder() -> Builder {
     .with_progress(false)
 }
 
+/// The `<text>` contents of an SVG, which must parse as XML.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect()
+}
+
 fn tiny(out: &Path) -> SweepConfig {
     let mut c = SweepConfig::new(parse_nfs("nop,fw").unwrap(), out);
     c.strategies = vec![Strategy::Seq, Strategy::Sn];
@@ -72,6 +82,16 @@ fn tiny_sweep_writes_csv_machine_plots_and_summary() {
         assert!((1.0..=r.cores as f64).contains(&spread), "{r:?}");
         // fw forwards every LAN-initiated packet; so does nop.
         assert_eq!(r.forwarded, Some(20_000), "{r:?}");
+        // The binary's phases, recorded and adding up to its processing time.
+        let (d, n, c) = (
+            r.dispatch_seconds.unwrap(),
+            r.nf_seconds.unwrap(),
+            r.collect_seconds.unwrap(),
+        );
+        assert!(n > 0.0 && d >= 0.0 && c >= 0.0, "{r:?}");
+        let total = r.processing_seconds.unwrap();
+        assert!((d + n + c - total).abs() < 1e-6, "{r:?}");
+        assert!(r.nf_mpps().unwrap() >= r.mpps.unwrap() * 0.999, "{r:?}");
     }
     let sn2 = rows
         .iter()
@@ -91,17 +111,32 @@ fn tiny_sweep_writes_csv_machine_plots_and_summary() {
     assert!(dir.path().join("sweep.json").is_file());
     assert!(dir.path().join("rss/fw-2.json").is_file());
 
-    // One plot per NF (one traffic setting), naming the strategies.
+    // One plot per NF (one traffic setting), naming the strategies; and its NF-only
+    // twin.
     assert_eq!(outcome.report.plots.len(), 2);
+    assert_eq!(outcome.report.nf_plots.len(), 2);
     let fw_svg = std::fs::read_to_string(dir.path().join("plots/fw-64-churn0-zipf0.svg")).unwrap();
-    assert!(fw_svg.starts_with("<svg") && fw_svg.trim_end().ends_with("</svg>"));
-    assert!(fw_svg.contains(">sn</text>"), "sn in the legend");
+    let texts = svg_texts(&fw_svg);
+    let has = |t: &[String], want: &str| t.iter().any(|x| x.contains(want));
     assert!(
-        fw_svg.contains("seq, 1 core (reference)"),
-        "seq reference line"
+        texts.iter().any(|t| t == "sn"),
+        "sn in the legend: {texts:?}"
     );
-    assert!(fw_svg.contains("fw: 64 B, churn 0 flows/min, Zipf 0"));
+    assert!(has(&texts, "seq, 1 core (reference)"), "{texts:?}");
+    assert!(has(&texts, "ideal: seq × cores"), "{texts:?}");
+    assert!(
+        has(&texts, "fw: 64 B, churn 0 flows/min, Zipf 0"),
+        "{texts:?}"
+    );
+    assert!(has(&texts, "Measured on "), "machine caption: {texts:?}");
     assert!(!fw_svg.contains("published"), "no baselines unless asked");
+    let nf_svg =
+        std::fs::read_to_string(dir.path().join("plots/fw-64-churn0-zipf0-nf.svg")).unwrap();
+    let texts = svg_texts(&nf_svg);
+    assert!(
+        has(&texts, "(NF only)") && texts.iter().any(|t| t == "sn"),
+        "{texts:?}"
+    );
 
     // The summary has a row per (strategy, cores) with the speed-ups.
     let md = std::fs::read_to_string(&outcome.report.summary).unwrap();
@@ -114,6 +149,7 @@ fn tiny_sweep_writes_csv_machine_plots_and_summary() {
         "{md}"
     );
     assert!(md.contains("Runs: 6 (6 ok, 0 failed, 0 timed out)"), "{md}");
+    assert!(md.contains("NF-only Mpps is packets over"), "{md}");
 
     // Redrawing from the CSV alone gives the same summary.
     std::fs::remove_file(&outcome.report.summary).unwrap();

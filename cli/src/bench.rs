@@ -108,9 +108,10 @@ pub fn bench(args: BenchArgs) -> Result<bool> {
     if args.report_only {
         let r = write_report(&args.out, &report).map_err(input_error)?;
         eprintln!(
-            "maestro bench: wrote {} and {} plots",
+            "maestro bench: wrote {} and {} plots ({} NF-only)",
             r.summary.display(),
-            r.plots.len()
+            r.plots.len() + r.nf_plots.len(),
+            r.nf_plots.len()
         );
         return Ok(true);
     }
@@ -119,24 +120,24 @@ pub fn bench(args: BenchArgs) -> Result<bool> {
             "--nf is required (e.g. --nf fw,nat), unless --report-only"
         )));
     };
-    let mut config = SweepConfig::new(parse_nfs(nf).map_err(input_error)?, &args.out);
-    config.strategies = parse_strategies(&args.strategies).map_err(input_error)?;
-    config.cores = parse_cores(&args.cores).map_err(input_error)?;
-    config.sizes = parse_sizes(&args.sizes).map_err(input_error)?;
-    config.churn_fpm = parse_churn(&args.churn).map_err(input_error)?;
-    config.zipf = parse_zipf(&args.zipf).map_err(input_error)?;
-    config.packets = parse_packets(&args.packets).map_err(input_error)?;
+    let mut config = SweepConfig::new(parse_nfs(nf).map_err(flag("--nf"))?, &args.out);
+    config.strategies = parse_strategies(&args.strategies).map_err(flag("--strategies"))?;
+    config.cores = parse_cores(&args.cores).map_err(flag("--cores"))?;
+    config.sizes = parse_sizes(&args.sizes).map_err(flag("--sizes"))?;
+    config.churn_fpm = parse_churn(&args.churn).map_err(flag("--churn"))?;
+    config.zipf = parse_zipf(&args.zipf).map_err(flag("--zipf"))?;
+    config.packets = parse_packets(&args.packets).map_err(flag("--packets"))?;
     config.reps = args.reps;
     config.flows = args.flows;
     config.reply_ratio = args.reply_ratio;
     if let Some(rate) = &args.rate {
-        config.rate_pps = parse_count("rate", rate).map_err(input_error)?;
+        config.rate_pps = parse_count("rate", rate).map_err(flag("--rate"))?;
         config.bit_rate = None;
     } else if let Some(b) = &args.bit_rate {
-        config.bit_rate = Some(parse_bit_rate(b).map_err(input_error)?);
+        config.bit_rate = Some(parse_bit_rate(b).map_err(flag("--bit-rate"))?);
     }
     config.seed = args.seed;
-    config.ingress = Ingress::parse(&args.ingress).map_err(input_error)?;
+    config.ingress = Ingress::parse(&args.ingress).map_err(flag("--ingress"))?;
     config.traces = args.traces.clone();
     config.allow_oversubscribe = args.allow_oversubscribe;
     config.no_pin = args.no_pin;
@@ -165,15 +166,21 @@ pub fn bench(args: BenchArgs) -> Result<bool> {
     }
     let failures = outcome.failures();
     eprintln!(
-        "maestro bench: {} runs, {} failed; wrote {}, {}, {} and {} plots",
+        "maestro bench: {} runs, {} failed; wrote {}, {}, {} and {} plots ({} NF-only)",
         outcome.rows.len(),
         failures,
         outcome.csv.display(),
         outcome.machine.display(),
         outcome.report.summary.display(),
-        outcome.report.plots.len()
+        outcome.report.plots.len() + outcome.report.nf_plots.len(),
+        outcome.report.nf_plots.len()
     );
     Ok(failures == 0)
+}
+
+/// A bad value of the option `name`, as an input error that names it (exit 2).
+fn flag<E: std::fmt::Display>(name: &'static str) -> impl FnOnce(E) -> anyhow::Error {
+    move |e| input_error(anyhow::anyhow!("{name}: {e}"))
 }
 
 /// NF source problems and bad values are the user's to fix (exit 2); the rest (builds,

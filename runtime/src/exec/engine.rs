@@ -30,6 +30,7 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +227,16 @@ pub struct PacketRecord {
 pub struct ChunkOutput {
     pub observations: Vec<Observation>,
     pub records: Vec<PacketRecord>,
+}
+
+/// When the phases of one [`Engine::run_chunk_timed`] chunk ended: the steering of the
+/// chunk to cores (serial, the software stand-in for the NIC's RSS) at `dispatched`,
+/// every worker's processing (the parallel part, threads joined) at `processed`. The
+/// in-order hand-out of the results ([`ChunkResults`]) comes after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkPhases {
+    pub dispatched: Instant,
+    pub processed: Instant,
 }
 
 /// A hook around each packet, run on the worker right before and after the NF sees it
@@ -1191,6 +1202,30 @@ impl<N: GeneratedNf> Engine<N> {
         }
     }
 
+    /// [`Engine::run_chunk`], also saying when its phases ended, so that a caller can
+    /// time the serial steering apart from the workers (the `run` driver's
+    /// `dispatch_seconds` and `nf_seconds`). A separate method so that `run_chunk` and
+    /// the record path stay without clock reads.
+    pub fn run_chunk_timed(&mut self, packets: &[InputPacket]) -> (ChunkResults<'_>, ChunkPhases) {
+        let mut steering = std::mem::take(&mut self.steering);
+        steering.fill(&self.nic, self.queue_pos.len(), packets);
+        let dispatched = Instant::now();
+        self.execute_done(packets, &steering);
+        let processed = Instant::now();
+        self.steering = steering;
+        (
+            ChunkResults {
+                done: &mut self.done,
+                steering: &self.steering,
+                len: packets.len(),
+            },
+            ChunkPhases {
+                dispatched,
+                processed,
+            },
+        )
+    }
+
     /// [`Engine::run_chunk`] with each observation encoded by `encoder` on its worker,
     /// right after the NF produced it: what the `record` driver streams into a record
     /// file, without a chunk of observations in between. `states` holds the encoder's
@@ -1474,7 +1509,7 @@ impl Drop for ChunkResults<'_> {
 }
 
 /// A chunk's results as vectors.
-fn collect(results: ChunkResults<'_>) -> ChunkOutput {
+pub(crate) fn collect(results: ChunkResults<'_>) -> ChunkOutput {
     let mut out = ChunkOutput {
         observations: Vec::with_capacity(results.len()),
         records: Vec::with_capacity(results.len()),

@@ -25,9 +25,9 @@ pub mod rtm;
 pub mod wire;
 
 pub use engine::{
-    commit_order, ChunkOutput, ChunkResults, CoreStats, Dispatched, EncodedResults, Engine,
-    EngineStats, ExecError, NfCore, ObservationEncoder, PacketRecord, Processed, RunOptions,
-    RuntimeMutant, Schedule, SharedNf, Translator,
+    commit_order, ChunkOutput, ChunkPhases, ChunkResults, CoreStats, Dispatched, EncodedResults,
+    Engine, EngineStats, ExecError, NfCore, ObservationEncoder, PacketRecord, Processed,
+    RunOptions, RuntimeMutant, Schedule, SharedNf, Translator,
 };
 pub use nf::{
     shard_capacity, AccessCounts, AccessLog, GeneratedNf, KeyHasher, NeedsWrite, Refresh,
