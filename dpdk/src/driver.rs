@@ -8,12 +8,12 @@
 //! split into one capture per queue as the NIC model steers them and loaded as
 //! `net_pcap` vdevs, and what each core sends lands in `DIR/tx-p<port>-q<core>.pcap`.
 //!
-//! Like the runtime's driver, arguments are parsed by hand (generated binaries carry no
-//! argument parser) and errors are the runtime's [`DriverError`]: exit code 2 for what
+//! Like the runtime's driver, arguments are parsed by the runtime's `exec::options`
+//! (generated binaries carry no argument-parser crate) and errors are the runtime's [`DriverError`]: exit code 2 for what
 //! the user can fix (options, files, EAL, ports, hugepages: [`DpdkError`]'s messages
 //! with their fixes), 1 for a failed run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use maestro_runtime::capture::{DeviceMap, DEVICE_MAP_HELP};
 use maestro_runtime::exec::driver::{CliOutput, DriverError};
+use maestro_runtime::exec::options::{self, flag, opt, OptSpec, Options};
 use maestro_runtime::exec::{CoreStats, GeneratedNf, NicConfig, NicModel, RtmStatus, Strategy};
 use maestro_runtime::packet::ParseMode;
 use serde::Serialize;
@@ -40,22 +41,6 @@ const DESCRIPTORS: u32 = 1024;
 /// Idle polls that end a `--pcap` replay by default: a pcap vdev that returns nothing
 /// this often in a row has delivered its file.
 const PCAP_IDLE_ROUNDS: u64 = 1000;
-
-/// One `--name [VALUE]` the command accepts.
-struct OptSpec {
-    name: &'static str,
-    /// The value's placeholder; `None` for a flag.
-    value: Option<&'static str>,
-    help: &'static str,
-}
-
-const fn opt(name: &'static str, value: &'static str, help: &'static str) -> OptSpec {
-    OptSpec {
-        name,
-        value: Some(value),
-        help,
-    }
-}
 
 const OPTIONS: &[OptSpec] = &[
     opt(
@@ -126,11 +111,7 @@ const OPTIONS: &[OptSpec] = &[
         "strict|compat",
         "strict (default, Vigor's IPv4 rules) or compat (Maestro's: no IHL/length checks, L4 at offset 34)",
     ),
-    OptSpec {
-        name: "json",
-        value: None,
-        help: "print the summary as JSON",
-    },
+    flag("json", "print the summary as JSON"),
 ];
 
 const USAGE: &str = "dpdk [--eal \"EAL ARGS\"] [--strategy seq|sn|locks|tm] [--cores N] [--rss RSS.json] [--ports P0,P1,..] [--pcap IN --out DIR [--device-map MAP]] [--rx-order port-bursts|timestamp] [--clock auto|tsc] [--burst N] [--mbufs N] [--packets N] [--seconds S] [--idle-rounds K] [--parse-mode strict|compat] [--json]";
@@ -153,72 +134,13 @@ fn help<N: GeneratedNf>() -> String {
         nf = N::NAME,
         ports = N::PORT_COUNT
     );
-    for spec in OPTIONS {
-        let left = match spec.value {
-            Some(v) => format!("--{} {v}", spec.name),
-            None => format!("--{}", spec.name),
-        };
-        let _ = writeln!(s, "  {left}\n      {}", spec.help);
-    }
-    let _ = writeln!(s, "  --help\n      print this help");
+    s.push_str(&options::describe(OPTIONS));
     s
 }
 
-/// The options of one command line.
-#[derive(Debug, Default)]
-struct Options {
-    values: HashMap<&'static str, String>,
-    flags: HashSet<&'static str>,
-}
-
-impl Options {
-    fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-}
-
-/// Parses `--name VALUE`, `--name=VALUE` and `--flag`; `None` for `--help`. A value is
-/// the next argument whatever it starts with (`--eal "-l 0-1"`).
+/// Parses the `dpdk` command line; `None` for `--help`.
 fn parse_options<N: GeneratedNf>(args: &[String]) -> Result<Option<Options>, DriverError> {
-    let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(None);
-        }
-        let Some(body) = arg.strip_prefix("--") else {
-            return Err(usage_error::<N>(format!("unexpected argument `{arg}`")));
-        };
-        let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        let Some(spec) = OPTIONS.iter().find(|s| s.name == name) else {
-            return Err(usage_error::<N>(format!(
-                "unknown option `--{name}` for `dpdk`"
-            )));
-        };
-        match (spec.value, inline) {
-            (None, Some(_)) => return Err(usage_error::<N>(format!("`--{name}` takes no value"))),
-            (None, None) => {
-                o.flags.insert(spec.name);
-            }
-            (Some(placeholder), inline) => {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it.next().cloned().ok_or_else(|| {
-                        usage_error::<N>(format!(
-                            "`--{name}` needs a value: --{name} {placeholder}"
-                        ))
-                    })?,
-                };
-                if o.values.insert(spec.name, v).is_some() {
-                    return Err(usage_error::<N>(format!("`--{name}` is given twice")));
-                }
-            }
-        }
-    }
-    Ok(Some(o))
+    options::parse("dpdk", OPTIONS, args).map_err(usage_error::<N>)
 }
 
 fn bad_value(option: &str, value: &str, expected: &str) -> DriverError {
@@ -383,7 +305,7 @@ impl DpdkArgs {
                 ..DpdkRunOptions::default()
             },
             mbufs: parse_number(o, "mbufs", 1023u32, u32::MAX, "a whole number >= 1023")?,
-            json: o.flags.contains("json"),
+            json: o.flag("json"),
             warnings,
         })
     }

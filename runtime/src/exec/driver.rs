@@ -9,7 +9,7 @@
 //! Exit codes: 0 success, 2 usage or input errors (the message names the file or option
 //! and the fix), 1 anything else.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +24,7 @@ use super::engine::{
 };
 use super::nf::{GeneratedNf, Strategy};
 use super::nic::{NicConfig, NicModel};
+use super::options::{self, flag, opt, OptSpec, Options};
 use super::rename::{Renamer, Translation};
 use super::rtm::RtmStatus;
 use super::wire::{
@@ -111,16 +112,16 @@ pub fn run_cli<N: GeneratedNf>(args: &[String]) -> Result<CliOutput, DriverError
     };
     match command.as_str() {
         "run" => match parse_options::<N>("run", RUN_OPTIONS, rest)? {
-            Parsed::Help => Ok(text(command_help::<N>("run"))),
-            Parsed::Options(o) => run_command::<N>(&RunArgs::from_options::<N>(&o)?),
+            None => Ok(text(command_help::<N>("run"))),
+            Some(o) => run_command::<N>(&RunArgs::from_options::<N>(&o)?),
         },
         "record" => match parse_options::<N>("record", RECORD_OPTIONS, rest)? {
-            Parsed::Help => Ok(text(command_help::<N>("record"))),
-            Parsed::Options(o) => record_command::<N>(&RecordArgs::from_options::<N>(&o)?),
+            None => Ok(text(command_help::<N>("record"))),
+            Some(o) => record_command::<N>(&RecordArgs::from_options::<N>(&o)?),
         },
         "info" => match parse_options::<N>("info", &[], rest)? {
-            Parsed::Help => Ok(text(command_help::<N>("info"))),
-            Parsed::Options(_) => Ok(text(info_json::<N>())),
+            None => Ok(text(command_help::<N>("info"))),
+            Some(_) => Ok(text(info_json::<N>())),
         },
         "-h" | "--help" | "help" => Ok(text(general_help::<N>())),
         other => Err(usage_error::<N>(None, format!("unknown command `{other}`"))),
@@ -137,30 +138,6 @@ fn text(stdout: String) -> CliOutput {
 // ---------------------------------------------------------------------------------------
 // Option parsing
 // ---------------------------------------------------------------------------------------
-
-/// One `--name [VALUE]` a command accepts.
-struct OptSpec {
-    name: &'static str,
-    /// The value's placeholder; `None` for a flag.
-    value: Option<&'static str>,
-    help: &'static str,
-}
-
-const fn opt(name: &'static str, value: &'static str, help: &'static str) -> OptSpec {
-    OptSpec {
-        name,
-        value: Some(value),
-        help,
-    }
-}
-
-const fn flag(name: &'static str, help: &'static str) -> OptSpec {
-    OptSpec {
-        name,
-        value: None,
-        help,
-    }
-}
 
 const STRATEGY_HELP: &str =
     "seq (default), sn (shared-nothing), locks (read-write lock), tm (transactional memory)";
@@ -227,75 +204,13 @@ const RECORD_OPTIONS: &[OptSpec] = &[
     opt("chunk", "N", RECORD_CHUNK_HELP),
 ];
 
-/// The options of one command line.
-#[derive(Debug, Default)]
-struct Options {
-    values: HashMap<&'static str, String>,
-    flags: HashSet<&'static str>,
-}
-
-impl Options {
-    fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.flags.contains(name)
-    }
-}
-
-enum Parsed {
-    Help,
-    Options(Options),
-}
-
-/// Parses `--name VALUE`, `--name=VALUE` and `--flag` against `specs`; anything else is
-/// a usage error.
+/// [`options::parse`] with its message as this command's usage error.
 fn parse_options<N: GeneratedNf>(
     command: &str,
     specs: &[OptSpec],
     args: &[String],
-) -> Result<Parsed, DriverError> {
-    let err = |message: String| usage_error::<N>(Some(command), message);
-    let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Parsed::Help);
-        }
-        let Some(body) = arg.strip_prefix("--") else {
-            return Err(err(format!("unexpected argument `{arg}`")));
-        };
-        let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        let Some(spec) = specs.iter().find(|s| s.name == name) else {
-            return Err(err(format!("unknown option `--{name}` for `{command}`")));
-        };
-        match (spec.value, inline) {
-            (None, Some(_)) => return Err(err(format!("`--{name}` takes no value"))),
-            (None, None) => {
-                o.flags.insert(spec.name);
-            }
-            (Some(placeholder), inline) => {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .filter(|v| !v.starts_with("--"))
-                        .cloned()
-                        .ok_or_else(|| {
-                            err(format!("`--{name}` needs a value: --{name} {placeholder}"))
-                        })?,
-                };
-                if o.values.insert(spec.name, v).is_some() {
-                    return Err(err(format!("`--{name}` is given twice")));
-                }
-            }
-        }
-    }
-    Ok(Parsed::Options(o))
+) -> Result<Option<Options>, DriverError> {
+    options::parse(command, specs, args).map_err(|m| usage_error::<N>(Some(command), m))
 }
 
 fn usage_line(command: &str) -> &'static str {
@@ -363,16 +278,12 @@ fn command_help<N: GeneratedNf>(command: &str) -> String {
         "record" => RECORD_OPTIONS,
         _ => &[],
     };
-    let mut s = format!("usage: {} {}\n\noptions:\n", N::NAME, usage_line(command));
-    for spec in specs {
-        let left = match spec.value {
-            Some(v) => format!("--{} {v}", spec.name),
-            None => format!("--{}", spec.name),
-        };
-        let _ = writeln!(s, "  {left}\n      {}", spec.help);
-    }
-    let _ = writeln!(s, "  --help\n      print this help");
-    s
+    format!(
+        "usage: {} {}\n\noptions:\n{}",
+        N::NAME,
+        usage_line(command),
+        options::describe(specs)
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 //!   own (DPDK lcores).
 //! - [`lock`]: the big-reader lock of the `locks` strategy.
 //! - [`rtm`]: Intel RTM detection and transactions for the `tm` strategy.
+//! - [`options`]: the command-line parser of generated binaries' commands.
 //! - [`wire`]: the binary packet and record files between the checker and generated
 //!   binaries.
 //! - [`rename`]: the input renaming hook for NFs that write values they chose (NAT ports).
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod lock;
 pub mod nf;
 pub mod nic;
+pub mod options;
 pub mod rename;
 pub mod rtm;
 pub mod wire;
