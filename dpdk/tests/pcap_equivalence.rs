@@ -10,11 +10,12 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{expected_outputs, symmetric_nic, trace, FlowFw};
-use maestro_dpdk::pcap::{read_frames, write_queue_captures, QueueCaptures};
-use maestro_dpdk::{
-    run, DpdkError, DpdkRunOptions, Eal, Mempool, Port, PortConfig, RunReport, RxOrder, StopWhen,
+use common::{
+    eal_or_skip, eal_without_nic, expected_outputs, ports_named, symmetric_nic, trace,
+    vdev_args_named, FlowFw,
 };
+use maestro_dpdk::pcap::{read_frames, write_queue_captures, QueueCaptures};
+use maestro_dpdk::{run, DpdkError, DpdkRunOptions, Eal, Mempool, RunReport, RxOrder, StopWhen};
 use maestro_runtime::exec::{Engine, GeneratedNf, NicModel, RunOptions, Schedule, Strategy};
 use maestro_runtime::InputPacket;
 
@@ -40,31 +41,6 @@ fn engine_run(
     let out = engine.run(packets.to_vec());
     let cores_of = out.records.iter().map(|r| r.core).collect();
     (out.observations, cores_of)
-}
-
-/// Renames a set of queue captures' vdevs so that two sets can live in one EAL.
-fn vdev_args_named(caps: &QueueCaptures, prefix: &str) -> Vec<String> {
-    caps.vdev_args()
-        .expect("vdev args")
-        .into_iter()
-        .map(|a| a.replacen("--vdev=net_pcap", &format!("--vdev=net_pcap{prefix}"), 1))
-        .collect()
-}
-
-fn ports_named<'e>(
-    eal: &'e Eal,
-    prefix: &str,
-    queues: u16,
-    pool: &Arc<Mempool<'e>>,
-) -> Vec<Port<'e>> {
-    (0..FlowFw::PORT_COUNT)
-        .map(|p| {
-            let name = format!("net_pcap{prefix}{p}");
-            let id = maestro_dpdk::pcap::port_by_name(eal, &name)
-                .unwrap_or_else(|| panic!("{name} is not a DPDK port"));
-            Port::configure(eal, id, &PortConfig::new(queues), pool).expect("configure")
-        })
-        .collect()
 }
 
 fn replay_options(strategy: Strategy, cores: usize) -> DpdkRunOptions {
@@ -150,19 +126,6 @@ fn check(
     );
 }
 
-fn eal_or_skip(args: Vec<String>) -> Option<Eal> {
-    match Eal::init(&args) {
-        Ok(eal) => Some(eal),
-        // The machine cannot run EAL at all (no /dev/shm, no /var/run): say what is
-        // missing and skip. Configuration errors (a bad vdev) fail the test.
-        Err(e @ (DpdkError::SharedConfig { .. } | DpdkError::NoHugepages { .. })) => {
-            eprintln!("SKIPPED: DPDK's EAL cannot start on this machine: {e}");
-            None
-        }
-        Err(e) => panic!("EAL init failed: {e}\nargs: {args:?}"),
-    }
-}
-
 #[test]
 fn dpdk_matches_the_in_memory_engine() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,20 +151,7 @@ fn dpdk_matches_the_in_memory_engine() {
     let seq_caps = write_queue_captures(&packets, &seq_nic, FlowFw::PORT_COUNT, &sub("seq"))
         .expect("captures");
 
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "-l",
-        "0-1",
-        "--log-level=lib.eal:notice",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = eal_without_nic();
     args.extend(vdev_args_named(&sn_caps, "s"));
     args.extend(vdev_args_named(&seq_caps, "q"));
     let Some(eal) = eal_or_skip(args) else {

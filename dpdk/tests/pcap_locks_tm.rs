@@ -15,11 +15,12 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{expected_outputs, symmetric_nic, trace, FlowFw};
-use maestro_dpdk::pcap::{port_by_name, read_frames, write_queue_captures, QueueCaptures};
-use maestro_dpdk::{
-    run, DpdkError, DpdkRunOptions, Eal, Mempool, Port, PortConfig, RunReport, RxOrder, StopWhen,
+use common::{
+    eal_or_skip, eal_without_nic, expected_outputs, ports_named, symmetric_nic, trace,
+    vdev_args_named, FlowFw,
 };
+use maestro_dpdk::pcap::{read_frames, write_queue_captures, QueueCaptures};
+use maestro_dpdk::{run, DpdkRunOptions, Mempool, RunReport, RxOrder, StopWhen};
 use maestro_runtime::exec::{
     commit_order, Engine, GeneratedNf, NicModel, PacketRecord, RunOptions, Schedule, Strategy,
 };
@@ -62,29 +63,6 @@ const CASES: [Case; 4] = [
         prefix: "tt",
     },
 ];
-
-fn vdev_args_named(caps: &QueueCaptures, prefix: &str) -> Vec<String> {
-    caps.vdev_args()
-        .expect("vdev args")
-        .into_iter()
-        .map(|a| a.replacen("--vdev=net_pcap", &format!("--vdev=net_pcap{prefix}"), 1))
-        .collect()
-}
-
-fn ports_named<'e>(
-    eal: &'e Eal,
-    prefix: &str,
-    queues: u16,
-    pool: &Arc<Mempool<'e>>,
-) -> Vec<Port<'e>> {
-    (0..FlowFw::PORT_COUNT)
-        .map(|p| {
-            let name = format!("net_pcap{prefix}{p}");
-            let id = port_by_name(eal, &name).unwrap_or_else(|| panic!("{name} is not a port"));
-            Port::configure(eal, id, &PortConfig::new(queues), pool).expect("configure")
-        })
-        .collect()
-}
 
 /// Each packet's core, as the NIC model steers it.
 fn cores_of(packets: &[InputPacket], nic: &NicModel) -> Vec<u16> {
@@ -194,17 +172,6 @@ fn replayed_outputs(
     expected_outputs(packets, &observations, cores, FlowFw::PORT_COUNT, n_cores)
 }
 
-fn eal_or_skip(args: Vec<String>) -> Option<Eal> {
-    match Eal::init(&args) {
-        Ok(eal) => Some(eal),
-        Err(e @ (DpdkError::SharedConfig { .. } | DpdkError::NoHugepages { .. })) => {
-            eprintln!("SKIPPED: DPDK's EAL cannot start on this machine: {e}");
-            None
-        }
-        Err(e) => panic!("EAL init failed: {e}\nargs: {args:?}"),
-    }
-}
-
 #[test]
 fn locks_and_tm_on_dpdk_run_the_runtime_protocols() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -212,20 +179,7 @@ fn locks_and_tm_on_dpdk_run_the_runtime_protocols() {
     let nic1 = NicModel::new(&symmetric_nic(1), 1).expect("nic");
     let nic2 = NicModel::new(&symmetric_nic(2), 2).expect("nic");
     let mut caps = Vec::new();
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "-l",
-        "0-1",
-        "--log-level=lib.eal:notice",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = eal_without_nic();
     for case in &CASES {
         let sub = dir.path().join(case.prefix);
         std::fs::create_dir_all(&sub).expect("mkdir");

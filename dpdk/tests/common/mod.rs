@@ -2,6 +2,10 @@
 //! table (a firewall that also floods non-IP frames), frame builders and a trace.
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use maestro_dpdk::pcap::{port_by_name, QueueCaptures};
+use maestro_dpdk::{DpdkError, Eal, Mempool, Port, PortConfig};
 use maestro_runtime::exec::{
     shard_capacity, AccessLog, GeneratedNf, NeedsWrite, NicConfig, Refresh, RefreshLog,
     RenamedField, StateObjectInfo,
@@ -321,4 +325,61 @@ pub fn expected_outputs(
         }
     }
     out
+}
+
+/// EAL flags that need neither a NIC nor hugepages (two lcores); tests add their vdevs.
+pub fn eal_without_nic() -> Vec<String> {
+    [
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-pci",
+        "--no-shconf",
+        "--no-telemetry",
+        "-l",
+        "0-1",
+        "--log-level=lib.eal:notice",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// EAL, or `None` (with a `SKIPPED:` line saying why) where the machine cannot run it at
+/// all (no /dev/shm, no /var/run). Configuration errors (a bad vdev) fail the test.
+pub fn eal_or_skip(args: Vec<String>) -> Option<Eal> {
+    match Eal::init(&args) {
+        Ok(eal) => Some(eal),
+        Err(e @ (DpdkError::SharedConfig { .. } | DpdkError::NoHugepages { .. })) => {
+            eprintln!("SKIPPED: DPDK's EAL cannot start on this machine: {e}");
+            None
+        }
+        Err(e) => panic!("EAL init failed: {e}\nargs: {args:?}"),
+    }
+}
+
+/// A set of queue captures' vdev arguments, renamed `net_pcap<prefix>` so that two sets
+/// can live in one EAL.
+pub fn vdev_args_named(caps: &QueueCaptures, prefix: &str) -> Vec<String> {
+    caps.vdev_args()
+        .expect("vdev args")
+        .into_iter()
+        .map(|a| a.replacen("--vdev=net_pcap", &format!("--vdev=net_pcap{prefix}"), 1))
+        .collect()
+}
+
+/// The `net_pcap<prefix><port>` ports of [`FlowFw`], configured with `queues` queues.
+pub fn ports_named<'e>(
+    eal: &'e Eal,
+    prefix: &str,
+    queues: u16,
+    pool: &Arc<Mempool<'e>>,
+) -> Vec<Port<'e>> {
+    (0..FlowFw::PORT_COUNT)
+        .map(|p| {
+            let name = format!("net_pcap{prefix}{p}");
+            let id = port_by_name(eal, &name).unwrap_or_else(|| panic!("{name} is not a port"));
+            Port::configure(eal, id, &PortConfig::new(queues), pool).expect("configure")
+        })
+        .collect()
 }
