@@ -10,38 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::FlowFw;
+use common::{eal_or_skip, eal_without_nic, FlowFw};
 use maestro_dpdk::{
-    fit_reta, port_info, run, Clock, DpdkError, DpdkRunOptions, Eal, Mempool, Port, PortConfig,
+    fit_reta, port_info, run, Clock, DpdkError, DpdkRunOptions, Mempool, Port, PortConfig,
     RssConfig, StopWhen, MAX_BURST,
 };
 use maestro_runtime::exec::{GeneratedNf, NicConfig, Strategy};
 
 #[test]
 fn null_ports_take_the_nic_model_and_run() {
-    let args = [
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "-l",
-        "0-1",
-        "--log-level=lib.eal:notice",
-        "--vdev=net_null0",
-        "--vdev=net_null1",
-        "--vdev=net_null2",
-        "--vdev=net_null3",
-        "--vdev=net_null4",
-    ];
-    let eal = match Eal::init(args) {
-        Ok(eal) => eal,
-        Err(e @ (DpdkError::SharedConfig { .. } | DpdkError::NoHugepages { .. })) => {
-            eprintln!("SKIPPED: DPDK's EAL cannot start on this machine: {e}");
-            return;
-        }
-        Err(e) => panic!("EAL init failed: {e}"),
+    let mut args = eal_without_nic();
+    args.extend((0..5).map(|i| format!("--vdev=net_null{i}")));
+    let Some(eal) = eal_or_skip(args) else {
+        return;
     };
     assert_eq!(eal.require_ports().expect("ports"), 5);
     let info = port_info(&eal, 0).expect("info");
